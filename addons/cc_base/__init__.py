@@ -1,0 +1,1 @@
+"""Contact-center base: customer 360, caller numbers, lists, contact history, knowledge."""

@@ -1,0 +1,42 @@
+import datetime
+
+from trytond.model import ModelSQL, ModelView, fields
+from trytond.transaction import Transaction, without_check_access
+
+ACTIONS = [
+    ('read_360', "Customer 360 Read"),
+    ('lookup', "Caller Lookup"),
+    ('list_change', "List Change"),
+    ('tier_change', "Tier Change"),
+    ]
+
+
+class AuditLog(ModelSQL, ModelView):
+    "Contact Center Audit Log"
+    __name__ = 'cc.audit.log'
+    timestamp = fields.Timestamp("Timestamp", readonly=True)
+    user = fields.Many2One('res.user', "User", readonly=True)
+    action = fields.Selection(ACTIONS, "Action", readonly=True)
+    resource = fields.Char("Resource", readonly=True)
+    party = fields.Many2One(
+        'party.party', "Party", readonly=True, ondelete='SET NULL')
+    details = fields.Char("Details", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('timestamp', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def record(cls, action, resource, party=None, details=None):
+        "Log an action of the current user; nobody else can write the log."
+        transaction = Transaction()
+        with without_check_access():
+            cls.create([{
+                        'timestamp': datetime.datetime.now(),
+                        'user': transaction.user,
+                        'action': action,
+                        'resource': resource,
+                        'party': party,
+                        'details': details,
+                        }])

@@ -1,0 +1,1 @@
+"""Tooling for the contact-center suite: database set-up, demo data, translations."""
