@@ -21,9 +21,9 @@ class Team(DeactivableMixin, ModelSQL, ModelView):
 
     @classmethod
     def _clear_user_teams(cls):
+        # The record-rule cache key holds the team ids (see Rule), so
+        # clearing the teams is enough to refresh the rules.
         cls._user_teams_cache.clear()
-        # Record rules depend on the teams of the user.
-        Pool().get('ir.rule')._domain_get.cache.clear()
 
     @classmethod
     def user_team_ids(cls, user_id=None):
