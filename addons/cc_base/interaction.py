@@ -25,7 +25,9 @@ class Interaction(ModelSQL, ModelView):
     "Contact"
     __name__ = 'cc.interaction'
     channel = fields.Selection(CHANNELS, "Channel", required=True)
+    channel_string = channel.translated('channel')
     direction = fields.Selection(DIRECTIONS, "Direction", required=True)
+    direction_string = direction.translated('direction')
     start = fields.DateTime("Start", required=True)
     end = fields.DateTime("End", domain=['OR',
             ('end', '=', None),

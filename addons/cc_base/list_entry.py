@@ -20,6 +20,7 @@ class ListEntry(DeactivableMixin, ModelSQL, ModelView):
     "Caller List Entry"
     __name__ = 'cc.list.entry'
     list_type = fields.Selection(LIST_TYPES, "List", required=True)
+    list_type_string = list_type.translated('list_type')
     number = fields.Char(
         "Number", states={
             'required': ~Eval('party'),
