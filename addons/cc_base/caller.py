@@ -27,8 +27,9 @@ class Caller(Model):
         return number.parse(raw, **Configuration.caller_options())
 
     @classmethod
-    def match_party_ids(cls, key):
-        "Ids of the active parties having the number (E.164 or raw)."
+    def match_parties(cls, key):
+        """Active parties having the number (E.164 or raw), with their tier:
+        one indexed query, as the router calls this for every call."""
         pool = Pool()
         Mechanism = pool.get('party.contact_mechanism')
         Party = pool.get('party.party')
@@ -37,14 +38,16 @@ class Caller(Model):
         cursor = Transaction().connection.cursor()
         cursor.execute(*mechanism.join(
                 party, condition=mechanism.party == party.id).select(
-                mechanism.party,
+                party.id, party.name, party.code, party.cc_customer_type,
+                party.cc_tier,
                 where=(mechanism.value_compact == key)
                 & mechanism.type.in_(PHONE_TYPES)
                 & (mechanism.active == True)  # noqa: E712
                 & (party.active == True),  # noqa: E712
-                group_by=[mechanism.party],
-                order_by=[mechanism.party]))
-        return [i for i, in cursor]
+                group_by=[party.id, party.name, party.code,
+                    party.cc_customer_type, party.cc_tier],
+                order_by=[party.id]))
+        return cursor.fetchall()
 
     @classmethod
     def identify(cls, raw):
@@ -52,19 +55,27 @@ class Caller(Model):
         caller number: where it is from, every party having it and whether
         it is on a list. Several parties may share a number."""
         pool = Pool()
-        Party = pool.get('party.party')
         ListEntry = pool.get('cc.list.entry')
+        Tier = pool.get('cc.customer.tier')
         ModelAccess = pool.get('ir.model.access')
         ModelAccess.check(cls.__name__, 'read')
         caller = cls.parse(raw)
-        party_ids = cls.match_party_ids(caller.key)
-        parties = Party.browse(party_ids)
-        list_status = ListEntry.status_for(
-            numbers=[caller.e164], party=None)
-        party_status = {p.id: ListEntry.status_for(party=p) for p in parties}
-        statuses = {list_status, *party_status.values()}
-        pool.get('cc.audit.log').record(
-            'lookup', caller.key, party=party_ids[0] if party_ids else None)
+        rows = cls.match_parties(caller.key)
+        tiers = Tier.summaries()
+        number_types, party_types = ListEntry.active_types_by_party(
+            [caller.e164] if caller.e164 else [], [r[0] for r in rows])
+        parties = [{
+                'id': party_id,
+                'name': name,
+                'code': code,
+                'customer_type': customer_type,
+                'tier': tiers[tier_id]['name'] if tier_id in tiers else None,
+                'routing_priority': tiers.get(tier_id, {}).get(
+                    'routing_priority', 0),
+                'vip': tiers.get(tier_id, {}).get('vip', False),
+                'list_status': ListEntry.strongest(
+                    number_types | party_types.get(party_id, set())),
+                } for party_id, name, code, customer_type, tier_id in rows]
         return {
             'raw': raw,
             'number': caller.e164,
@@ -75,29 +86,12 @@ class Caller(Model):
             'region': caller.region,
             'carrier': caller.carrier,
             'line_type': caller.line_type,
-            'list_status': (
-                'black' if 'black' in statuses
-                else 'red' if 'red' in statuses else None),
+            'list_status': ListEntry.strongest(
+                number_types.union(*party_types.values())),
             'routing_priority': max(
-                [p.cc_tier.routing_priority for p in parties if p.cc_tier],
-                default=0),
-            'vip': any(p.cc_vip for p in parties),
-            'parties': [cls._party_summary(p, party_status[p.id])
-                for p in parties],
-            }
-
-    @classmethod
-    def _party_summary(cls, party, list_status):
-        return {
-            'id': party.id,
-            'name': party.rec_name,
-            'code': party.code,
-            'customer_type': party.cc_customer_type,
-            'tier': party.cc_tier.rec_name if party.cc_tier else None,
-            'routing_priority': (
-                party.cc_tier.routing_priority if party.cc_tier else 0),
-            'vip': party.cc_vip,
-            'list_status': list_status,
+                [p['routing_priority'] for p in parties], default=0),
+            'vip': any(p['vip'] for p in parties),
+            'parties': parties,
             }
 
 
@@ -145,6 +139,10 @@ class CallerLookup(Wizard):
     def default_result(self, fields):
         Caller = Pool().get('cc.caller')
         info = Caller.identify(self.start.number)
+        if info['parties']:
+            Pool().get('cc.audit.log').record(
+                'lookup', info['number'] or info['raw'],
+                party=info['parties'][0]['id'])
         party_ids = [p['id'] for p in info['parties']]
         return {
             'number': info['number'] or info['raw'],

@@ -1,3 +1,4 @@
+from trytond.cache import Cache
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
 
@@ -28,11 +29,22 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     def default_interaction_team_window(cls):
         return 30
 
+    _caller_options_cache = Cache('cc.configuration.caller_options',
+        context=False)
+
     @classmethod
     def caller_options(cls):
-        "Options for number.parse as configured."
-        config = cls(1)
-        return {
-            'default_region': config.phone_region or 'CN',
-            'local_area_code': config.local_area_code,
-            }
+        "Options for number.parse as configured (cached: every call uses it)."
+        options = cls._caller_options_cache.get(None)
+        if options is None:
+            config = cls(1)
+            options = cls._caller_options_cache.set(None, {
+                    'default_region': config.phone_region or 'CN',
+                    'local_area_code': config.local_area_code,
+                    })
+        return options
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        cls._caller_options_cache.clear()

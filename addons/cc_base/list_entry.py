@@ -1,7 +1,6 @@
 import datetime
 
 from sql import Null
-from sql.operators import Equal
 
 from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, Index, ModelSQL, ModelView, fields
@@ -131,40 +130,50 @@ class ListEntry(DeactivableMixin, ModelSQL, ModelView):
                 details=f'{mode}: {entry.rec_name}')
 
     @classmethod
-    def status_for(cls, numbers=(), party=None, at=None):
-        """Effective list of a number and/or party at a time.
-
-        A blacklist entry outranks a red-list entry: a blocked caller is
-        never served with priority.
-        """
-        types = cls.active_types(numbers=numbers, party=party, at=at)
+    def strongest(cls, list_types):
+        """A blacklist entry outranks a red-list entry: a blocked caller is
+        never served with priority."""
         for list_type in ('black', 'red'):
-            if list_type in types:
+            if list_type in list_types:
                 return list_type
         return None
 
     @classmethod
-    def active_types(cls, numbers=(), party=None, at=None):
+    def status_for(cls, numbers=(), party=None, at=None):
+        "Effective list of numbers and/or a party at a time."
+        party_ids = [party if isinstance(party, int) else party.id] \
+            if party else []
+        number_types, party_types = cls.active_types_by_party(
+            numbers, party_ids, at=at)
+        return cls.strongest(number_types.union(*party_types.values()))
+
+    @classmethod
+    def active_types_by_party(cls, numbers, party_ids, at=None):
+        """List types in force for the numbers (one set) and for each party
+        (a dict), in one query."""
         if at is None:
             at = datetime.datetime.now()
+        numbers = [n for n in numbers if n]
+        number_types, party_types = set(), {}
+        if not numbers and not party_ids:
+            return number_types, party_types
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         match = []
-        numbers = [n for n in numbers if n]
         if numbers:
             match.append(table.number.in_(numbers))
-        if party:
-            party_id = party if isinstance(party, int) else party.id
-            match.append(Equal(table.party, party_id))
-        if not match:
-            return set()
-        condition = match[0]
-        for other in match[1:]:
-            condition |= other
-        cursor.execute(*table.select(table.list_type,
+        if party_ids:
+            match.append(table.party.in_(party_ids))
+        condition = match[0] if len(match) == 1 else match[0] | match[1]
+        cursor.execute(*table.select(table.list_type, table.number,
+                table.party,
                 where=condition
                 & (table.active == True)  # noqa: E712
                 & (table.valid_from <= at)
-                & ((table.valid_to == Null) | (table.valid_to > at)),
-                group_by=[table.list_type]))
-        return {t for t, in cursor}
+                & ((table.valid_to == Null) | (table.valid_to > at))))
+        for list_type, number, party_id in cursor:
+            if number in numbers:
+                number_types.add(list_type)
+            if party_id in party_ids:
+                party_types.setdefault(party_id, set()).add(list_type)
+        return number_types, party_types

@@ -118,9 +118,9 @@ class Party(metaclass=PoolMeta):
         pool = Pool()
         AuditLog = pool.get('cc.audit.log')
         Tier = pool.get('cc.customer.tier')
-        new = Tier(tier_id).rec_name if tier_id else ''
+        new = Tier(tier_id).rec_name if tier_id else '-'
         for party in parties:
-            old = party.cc_tier.rec_name if party.cc_tier else ''
+            old = party.cc_tier.rec_name if party.cc_tier else '-'
             if old != new:
                 AuditLog.record(
                     'tier_change', str(party), party=party.id,

@@ -1,3 +1,4 @@
+from trytond.cache import Cache
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
 
@@ -14,6 +15,26 @@ class CustomerTier(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     vip = fields.Boolean(
         "VIP", help="VIP callers skip self-service and go to a human agent.")
 
+    _summaries_cache = Cache('cc.customer.tier.summaries')
+
     @classmethod
     def default_routing_priority(cls):
         return 0
+
+    @classmethod
+    def summaries(cls):
+        "{id: {name, routing_priority, vip}} of every tier, cached."
+        summaries = cls._summaries_cache.get(None)
+        if summaries is None:
+            summaries = cls._summaries_cache.set(None, {
+                    t.id: {'name': t.rec_name,
+                        'routing_priority': t.routing_priority,
+                        'vip': bool(t.vip)}
+                    for t in cls.search([
+                            ('active', 'in', [True, False])])})
+        return summaries
+
+    @classmethod
+    def on_modification(cls, mode, tiers, field_names=None):
+        super().on_modification(mode, tiers, field_names=field_names)
+        cls._summaries_cache.clear()
