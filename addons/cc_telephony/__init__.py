@@ -1,0 +1,1 @@
+"""Telephony: PBX link, ACD routing, agents, queues and call records."""

@@ -1,0 +1,597 @@
+"""Call records: one per call, with a leg per agent reached.
+
+The router creates the record when it decides where a call goes (so the
+record keeps why) and the bridge completes it from the tracker's call fact
+when the call ends. Both write through methods that are idempotent on the
+call's Asterisk unique id: a fact delivered twice changes nothing.
+"""
+from sql import Null
+
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.rpc import RPC
+from trytond.transaction import Transaction, without_check_access
+
+DIRECTIONS = [
+    ('inbound', "Inbound"),
+    ('outbound', "Outbound"),
+    ('internal', "Internal"),
+    ]
+RESULTS = [
+    (None, ""),
+    ('answered', "Answered"),
+    ('abandoned', "Abandoned"),
+    ('timeout', "Timed Out"),
+    ('overflowed', "Overflowed"),
+    ('voicemail', "Voicemail"),
+    ('transferred', "Transferred"),
+    ('rejected', "Rejected"),
+    ('no_answer', "Not Answered"),
+    ]
+LEG_RESULTS = [
+    ('answered', "Answered"),
+    ('ring_no_answer', "Ring No Answer"),
+    ('transferred_blind', "Blind Transfer"),
+    ('transferred_attended', "Attended Transfer"),
+    ('completed', "Completed"),
+    ]
+ACTIONS = [
+    (None, ""),
+    ('queue', "Queue"),
+    ('reject', "Reject"),
+    ('ivr', "IVR"),
+    ('voicemail', "Voicemail"),
+    ('night', "Night Service"),
+    ('callback', "Callback Offered"),
+    ]
+CALL_STATES = [
+    ('live', "In Progress"),
+    ('ended', "Ended"),
+    ]
+
+
+def _current(record, name):
+    "Stored value of a field in the form ``write`` takes (ids for links)."
+    value = getattr(record, name)
+    if record._fields[name]._type == 'reference':
+        return str(value) if value else None
+    if isinstance(value, ModelSQL):
+        return value.id
+    return value
+
+
+def changed_values(record, values):
+    "The part of ``values`` that differs from what ``record`` stores."
+    result = {}
+    for name, value in values.items():
+        current = _current(record, name)
+        if isinstance(value, float) and isinstance(current, float):
+            if round(value, 3) == round(current, 3):
+                continue
+        elif value == current:
+            continue
+        result[name] = value
+    return result
+
+
+class Call(ModelSQL, ModelView):
+    "Call"
+    __name__ = 'cc.call'
+    __string__ = "Call"
+    _rec_name = 'uniqueid'
+    uniqueid = fields.Char(
+        "Unique ID", required=True, readonly=True,
+        help="Asterisk Uniqueid of the call's first channel.")
+    linkedid = fields.Char("Linked ID", readonly=True)
+    pbx = fields.Many2One('cc.pbx', "PBX", readonly=True, ondelete='SET NULL')
+    state = fields.Selection(CALL_STATES, "State", readonly=True)
+    direction = fields.Selection(
+        DIRECTIONS, "Direction", required=True, readonly=True)
+    caller_raw = fields.Char("Caller (as received)", readonly=True)
+    caller_number = fields.Char("Caller Number", readonly=True)
+    caller_region = fields.Char("Caller Region", readonly=True)
+    dnis = fields.Char("Dialled Number", readonly=True)
+    service = fields.Many2One(
+        'cc.dnis', "Service", readonly=True, ondelete='SET NULL')
+    ivr_path = fields.Char("IVR Path", readonly=True)
+    queue = fields.Many2One(
+        'cc.queue', "Queue", readonly=True, ondelete='SET NULL')
+    queue_code = fields.Char(
+        "Queue Code", readonly=True,
+        help="Queue name reported by the PBX, kept even if unknown here.")
+    enter_time = fields.DateTime("Entered", readonly=True)
+    answer_time = fields.DateTime("Answered At", readonly=True)
+    end_time = fields.DateTime("Ended", readonly=True)
+    wait_seconds = fields.Float("Wait (s)", digits=(16, 1), readonly=True)
+    ring_seconds = fields.Float("Ring (s)", digits=(16, 1), readonly=True)
+    talk_seconds = fields.Float("Talk (s)", digits=(16, 1), readonly=True)
+    hold_seconds = fields.Float("Hold (s)", digits=(16, 1), readonly=True)
+    wrapup_seconds = fields.Float(
+        "Wrap-up (s)", digits=(16, 1), readonly=True)
+    within_service_level = fields.Boolean(
+        "Within Service Level", readonly=True,
+        help="Answered within the queue's service-level threshold.")
+    result = fields.Selection(RESULTS, "Result", readonly=True)
+    result_string = result.translated('result')
+    abandon_position = fields.Integer(
+        "Abandoned at Position", readonly=True)
+    recording = fields.Char("Recording", readonly=True)
+    agent = fields.Many2One(
+        'cc.agent', "Agent", readonly=True, ondelete='SET NULL',
+        help="The last agent who talked with the caller.")
+    party = fields.Many2One(
+        'party.party', "Customer", ondelete='SET NULL',
+        help="Set when exactly one customer has the number; otherwise the "
+        "agent picks one of the candidates.")
+    candidates = fields.Many2Many(
+        'cc.call-party.party', 'call', 'party', "Candidate Customers",
+        readonly=True)
+    interaction = fields.Many2One(
+        'cc.interaction', "Contact", readonly=True, ondelete='SET NULL')
+    legs = fields.One2Many('cc.call.leg', 'call', "Legs", readonly=True)
+    routed_at = fields.DateTime("Routed At", readonly=True)
+    routing_action = fields.Selection(
+        ACTIONS, "Routing Action", readonly=True)
+    routing_queue = fields.Char("Routed to Queue", readonly=True)
+    routing_priority = fields.Integer("Routing Priority", readonly=True)
+    routing_agent = fields.Char("Preferred Agent", readonly=True)
+    routing_target = fields.Char("Routing Target", readonly=True)
+    routing_reason = fields.Char("Routing Reason", readonly=True)
+    routing_explanation = fields.Text("Routing Explanation", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('uniqueid_unique', Unique(t, t.uniqueid),
+                'cc_telephony.msg_call_uniqueid_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.enter_time, Index.Range())),
+                # Last-agent affinity looks up a caller's recent calls.
+                Index(t, (t.caller_number, Index.Equality()),
+                    (t.enter_time, Index.Range())),
+                Index(t, (t.party, Index.Range()),
+                    (t.enter_time, Index.Range())),
+                Index(t, (t.queue, Index.Range()),
+                    (t.enter_time, Index.Range())),
+                })
+        cls._order = [('enter_time', 'DESC NULLS FIRST'), ('id', 'DESC')]
+        cls.__rpc__.update({
+                'ingest_facts': RPC(readonly=False),
+                'record_decisions': RPC(readonly=False),
+                })
+
+    @classmethod
+    def default_state(cls):
+        return 'live'
+
+    @classmethod
+    def default_direction(cls):
+        return 'inbound'
+
+    # -- routing decisions ------------------------------------------------
+
+    @classmethod
+    def last_agent(cls, number, party_ids, since):
+        """(interface, answer time) of the latest answered leg of a call
+        from ``number`` or one of ``party_ids`` since ``since``, or None."""
+        Leg = Pool().get('cc.call.leg')
+        call, leg = cls.__table__(), Leg.__table__()
+        match = []
+        if number:
+            match.append(call.caller_number == number)
+        if party_ids:
+            match.append(call.party.in_(list(party_ids)))
+        if not match:
+            return None
+        condition = match[0]
+        for other in match[1:]:
+            condition |= other
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*call.join(leg, condition=leg.call == call.id).select(
+                leg.interface, leg.answer_time,
+                where=condition & (call.enter_time >= since)
+                & (leg.answer_time != Null),
+                order_by=[leg.answer_time.desc], limit=1))
+        row = cursor.fetchone()
+        return tuple(row) if row else None
+
+    @classmethod
+    def record_decisions(cls, decisions, pbx=None):
+        """Store the router's decisions, each a dict with ``uniqueid``,
+        ``linkedid``, ``caller_raw``, ``dnis``, ``routed_at`` and the
+        decision's ``action``, ``queue``, ``priority``, ``agent``,
+        ``target``, ``reason`` and ``explanation`` (list of sentences).
+
+        The call may already be recorded (the bridge won the race, or the
+        router asked twice): only the routing fields are then written.
+        """
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        ModelAccess.check(cls.__name__, 'create')
+        with without_check_access():
+            cls._record_decisions(decisions, pbx)
+
+    @classmethod
+    def _record_decisions(cls, decisions, pbx):
+        decisions = list({d['uniqueid']: d for d in decisions}.values())
+        existing = cls._by_uniqueid(d['uniqueid'] for d in decisions)
+        to_create, to_write = [], []
+        for decision in decisions:
+            values = cls._decision_values(decision)
+            call = existing.get(decision['uniqueid'])
+            if call is None:
+                values.update(cls._caller_values(
+                        decision.get('caller_raw'), decision.get('dnis'),
+                        'inbound'))
+                values.update({
+                        'uniqueid': decision['uniqueid'],
+                        'linkedid': decision.get('linkedid')
+                        or decision['uniqueid'],
+                        'pbx': pbx,
+                        'enter_time': decision.get('routed_at'),
+                        })
+                to_create.append(values)
+                continue
+            values = changed_values(call, values)
+            if values:
+                to_write.extend(([call], values))
+        if to_create:
+            cls.create(to_create)
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def _decision_values(cls, decision):
+        pool = Pool()
+        Queue = pool.get('cc.queue')
+        Dnis = pool.get('cc.dnis')
+        queue = Queue.by_codes([decision.get('queue')]).get(
+            decision.get('queue'))
+        services = Dnis.search([('number', '=', decision.get('service'))],
+            limit=1) if decision.get('service') else []
+        return {
+            'routed_at': decision.get('routed_at'),
+            'routing_action': decision.get('action'),
+            'routing_queue': decision.get('queue') or None,
+            'routing_priority': decision.get('priority'),
+            'routing_agent': decision.get('agent') or None,
+            'routing_target': decision.get('target') or None,
+            'routing_reason': decision.get('reason') or None,
+            'routing_explanation': '\n'.join(
+                decision.get('explanation') or []) or None,
+            'service': services[0].id if services else None,
+            'queue': queue,
+            'queue_code': decision.get('queue') or None,
+            }
+
+    # -- call facts -------------------------------------------------------
+
+    @classmethod
+    def ingest_facts(cls, facts, pbx=None):
+        """Store call facts from the tracker (see tracker.py for the keys).
+
+        Idempotent on ``uniqueid``: a known call is updated only where the
+        fact differs, legs are matched on interface and ring start, and the
+        contact (cc.interaction) is created once. Returns the call ids.
+        """
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        ModelAccess.check(cls.__name__, 'create')
+        with without_check_access():
+            return cls._ingest_facts(facts, pbx)
+
+    @classmethod
+    def _ingest_facts(cls, facts, pbx):
+        pool = Pool()
+        Leg = pool.get('cc.call.leg')
+        # A replayed spool may hold one call twice: the last fact wins.
+        facts = list({f['uniqueid']: f for f in facts}.values())
+        existing = cls._by_uniqueid(f['uniqueid'] for f in facts)
+        context = cls._ingest_context(facts)
+        to_create, to_write, created_facts = [], [], []
+        for fact in facts:
+            values = cls._fact_values(fact, context)
+            call = existing.get(fact['uniqueid'])
+            if call is None:
+                values['uniqueid'] = fact['uniqueid']
+                values['pbx'] = pbx
+                to_create.append(values)
+                created_facts.append(fact)
+                continue
+            # The router already matched the caller; keep an agent's choice
+            # of customer among several candidates.
+            if call.party:
+                values.pop('party', None)
+            values = changed_values(call, cls._writable(values))
+            if values:
+                to_write.extend(([call], values))
+        calls = {c.uniqueid: c for c in existing.values()}
+        if to_create:
+            calls.update((c.uniqueid, c) for c in cls.create(to_create))
+        if to_write:
+            cls.write(*to_write)
+        for fact in facts:
+            Leg.sync(calls[fact['uniqueid']], fact.get('legs') or [], context)
+        records = [calls[f['uniqueid']] for f in facts]
+        cls._update_totals(records)
+        cls._link_interactions(records)
+        return [c.id for c in records]
+
+    @classmethod
+    def _writable(cls, values):
+        "Many2Many values are only given on create (candidates never move)."
+        values = dict(values)
+        if 'candidates' in values:
+            del values['candidates']
+        return values
+
+    @classmethod
+    def _by_uniqueid(cls, uniqueids):
+        uniqueids = list({u for u in uniqueids})
+        calls = {}
+        # Chunks keep the IN list below SQLite's parameter limit.
+        size = 500
+        for i in range(0, len(uniqueids), size):
+            for call in cls.search(
+                    [('uniqueid', 'in', uniqueids[i:i + size])]):
+                calls[call.uniqueid] = call
+        return calls
+
+    @classmethod
+    def _ingest_context(cls, facts):
+        "What a batch of facts refers to, looked up once for the batch."
+        pool = Pool()
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        interfaces = {leg['agent_interface']
+            for f in facts for leg in f.get('legs') or []}
+        return {
+            'queues': Queue.by_codes(f.get('queue') for f in facts),
+            'agents': Agent.by_interface(interfaces),
+            }
+
+    @classmethod
+    def _fact_values(cls, fact, context):
+        Queue = Pool().get('cc.queue')
+        queue_id = context['queues'].get(fact.get('queue'))
+        values = {
+            'linkedid': fact.get('linkedid'),
+            'state': 'ended',
+            'direction': fact['direction'],
+            'dnis': fact.get('dnis') or None,
+            'ivr_path': fact.get('ivr_path') or None,
+            'queue': queue_id,
+            'queue_code': fact.get('queue') or None,
+            'enter_time': fact.get('enter_time'),
+            'answer_time': fact.get('answer_time'),
+            'end_time': fact.get('end_time'),
+            'wait_seconds': float(fact.get('wait_seconds') or 0),
+            'result': fact.get('result'),
+            'abandon_position': fact.get('abandon_position'),
+            'recording': fact.get('recording') or None,
+            'within_service_level': False,
+            }
+        if queue_id and fact.get('answer_time'):
+            threshold = Queue(queue_id).service_level_seconds
+            values['within_service_level'] = (
+                values['wait_seconds'] <= threshold)
+        values['agent'] = cls._handling_agent(fact, context)
+        values.update(cls._caller_values(
+                fact.get('caller_raw'), fact.get('dnis'), fact['direction']))
+        return values
+
+    @classmethod
+    def _handling_agent(cls, fact, context):
+        "The agent of the last answered leg: who finished with the caller."
+        answered = [leg for leg in fact.get('legs') or []
+            if leg.get('answer_time')]
+        if not answered:
+            return None
+        last = max(answered, key=lambda leg: leg['answer_time'])
+        return context['agents'].get(last['agent_interface'])
+
+    @classmethod
+    def _caller_values(cls, caller_raw, dnis, direction):
+        """Caller number, region and matching customers.
+
+        On an outbound call the customer is the dialled number."""
+        Caller = Pool().get('cc.caller')
+        customer_raw = dnis if direction == 'outbound' else caller_raw
+        values = {'caller_raw': caller_raw or None}
+        caller = Caller.parse(caller_raw or '')
+        values['caller_number'] = caller.e164
+        values['caller_region'] = caller.region
+        if direction == 'internal' or not customer_raw:
+            values['candidates'] = [('add', [])]
+            values['party'] = None
+            return values
+        customer = Caller.parse(customer_raw)
+        party_ids = [row[0] for row in Caller.match_parties(customer.key)]
+        values['candidates'] = [('add', party_ids)]
+        values['party'] = party_ids[0] if len(party_ids) == 1 else None
+        return values
+
+    @classmethod
+    def _update_totals(cls, calls):
+        "Call figures are the sums of their legs' (wrap-up arrives late)."
+        to_write = []
+        for call in cls.browse(calls):
+            values = changed_values(call, {
+                    name: round(sum(getattr(leg, name) or 0
+                            for leg in call.legs), 3)
+                    for name in ('ring_seconds', 'talk_seconds',
+                        'hold_seconds', 'wrapup_seconds')})
+            if values:
+                to_write.extend(([call], values))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def _link_interactions(cls, calls):
+        "Create once, then keep up to date, the contact of each call."
+        Interaction = Pool().get('cc.interaction')
+        to_create, created_for, to_write = [], [], []
+        for call in cls.browse(calls):
+            if call.direction == 'internal':
+                continue
+            values = call._interaction_values()
+            if call.interaction:
+                values = changed_values(call.interaction, values)
+                if values:
+                    to_write.extend(([call.interaction], values))
+            else:
+                to_create.append(values)
+                created_for.append(call)
+        if to_write:
+            Interaction.write(*to_write)
+        if to_create:
+            interactions = Interaction.create(to_create)
+            cls.write(*sum((([c], {'interaction': i.id})
+                        for c, i in zip(created_for, interactions)), ()))
+
+    def _interaction_values(self):
+        agent = self.agent
+        number = self.caller_number
+        if self.direction == 'outbound':
+            number = self.dnis
+        return {
+            'channel': 'phone',
+            'direction': self.direction,
+            'start': self.enter_time or self.routed_at,
+            'end': self.end_time,
+            'party': self.party.id if self.party else None,
+            'number': number,
+            'agent': agent.user.id if agent and agent.user else None,
+            'team': agent.team.id if agent and agent.team else None,
+            'summary': self._interaction_summary(),
+            'origin': str(self),
+            }
+
+    def _interaction_summary(self):
+        parts = [self.result_string or '']
+        if self.queue:
+            parts.append(self.queue.rec_name)
+        if self.ivr_path:
+            parts.append(f'IVR {self.ivr_path}')
+        return ' / '.join(p for p in parts if p)
+
+
+class CallCandidate(ModelSQL):
+    "Call Candidate Customer"
+    __name__ = 'cc.call-party.party'
+    __string__ = "Call Candidate Customer"
+    call = fields.Many2One(
+        'cc.call', "Call", required=True, ondelete='CASCADE')
+    party = fields.Many2One(
+        'party.party', "Party", required=True, ondelete='CASCADE')
+
+
+class CallLeg(ModelSQL, ModelView):
+    "Call Leg"
+    __name__ = 'cc.call.leg'
+    __string__ = "Call Leg"
+    call = fields.Many2One(
+        'cc.call', "Call", required=True, ondelete='CASCADE', readonly=True)
+    agent = fields.Many2One(
+        'cc.agent', "Agent", readonly=True, ondelete='SET NULL')
+    interface = fields.Char("Interface", required=True, readonly=True)
+    ring_start = fields.DateTime("Ring Start", required=True, readonly=True)
+    answer_time = fields.DateTime("Answered At", readonly=True)
+    end_time = fields.DateTime("Ended", readonly=True)
+    ring_seconds = fields.Float("Ring (s)", digits=(16, 1), readonly=True)
+    talk_seconds = fields.Float("Talk (s)", digits=(16, 1), readonly=True)
+    hold_seconds = fields.Float("Hold (s)", digits=(16, 1), readonly=True)
+    wrapup_seconds = fields.Float(
+        "Wrap-up (s)", digits=(16, 1), readonly=True)
+    result = fields.Selection(LEG_RESULTS, "Result", readonly=True)
+    transfer_target = fields.Char("Transferred To", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('leg_unique', Unique(t, t.call, t.interface, t.ring_start),
+                'cc_telephony.msg_call_leg_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.agent, Index.Range()),
+                    (t.answer_time, Index.Range())),
+                # An agent's wrap-up interval starts when a leg ends.
+                Index(t, (t.interface, Index.Equality()),
+                    (t.end_time, Index.Range())),
+                })
+        cls._order = [('ring_start', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def sync(cls, call, legs, context):
+        """Make the call's legs those of the fact.
+
+        Legs are matched on (interface, ring start) so a repeated fact
+        changes nothing and a corrected one updates in place."""
+        current = {(leg.interface, leg.ring_start): leg for leg in call.legs}
+        wanted = {}
+        for leg in legs:
+            values = {
+                'agent': context['agents'].get(leg['agent_interface']),
+                'answer_time': leg.get('answer_time'),
+                'end_time': leg.get('end_time'),
+                'ring_seconds': float(leg.get('ring_seconds') or 0),
+                'talk_seconds': float(leg.get('talk_seconds') or 0),
+                'hold_seconds': float(leg.get('hold_seconds') or 0),
+                'result': leg.get('result'),
+                'transfer_target': leg.get('transfer_target') or None,
+                }
+            wanted[(leg['agent_interface'], leg['ring_start'])] = values
+        to_create, to_write = [], []
+        for key, values in wanted.items():
+            record = current.pop(key, None)
+            if record is None:
+                values.update({
+                        'call': call.id,
+                        'interface': key[0],
+                        'ring_start': key[1],
+                        'wrapup_seconds': 0.0,
+                        })
+                to_create.append(values)
+            else:
+                values = changed_values(record, values)
+                if values:
+                    to_write.extend(([record], values))
+        if current:
+            cls.delete(list(current.values()))
+        if to_write:
+            cls.write(*to_write)
+        if to_create:
+            created = cls.create(to_create)
+            cls.link_wrapups(created)
+
+    @classmethod
+    def link_wrapups(cls, legs):
+        "Take the wrap-up of an agent's interval that began as the leg ended."
+        State = Pool().get('cc.agent.state')
+        to_write = []
+        for leg in legs:
+            if not leg.answer_time or not leg.end_time:
+                continue
+            states = State.search([
+                    ('interface', '=', leg.interface),
+                    ('state', '=', 'wrap_up'),
+                    ('start', '=', leg.end_time),
+                    ], limit=1)
+            if states and states[0].duration_seconds != leg.wrapup_seconds:
+                to_write.extend(
+                    ([leg], {'wrapup_seconds': states[0].duration_seconds}))
+        if to_write:
+            cls.write(*to_write)
+
+
+class Interaction(metaclass=PoolMeta):
+    __name__ = 'cc.interaction'
+
+    @classmethod
+    def _get_origin(cls):
+        return super()._get_origin() + ['cc.call']

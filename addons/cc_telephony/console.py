@@ -1,0 +1,999 @@
+"""Agent and supervisor console: phone actions on cc.agent, sent to the PBX
+over AMI, and the supervisor's live board.
+
+Every action is a method of cc.agent exposed over RPC (partner systems, a
+desk-phone plug-in) and, where it needs no input, a button. Actions go to
+Asterisk through a short-lived AMI connection (amiaction.py); the bridge
+sees their effect in the events like any other change, so nothing here
+writes agent states.
+
+Dialplan contexts the actions rely on (doc/console.rst): transfers and
+click-to-dial dial in ``from-internal``; a queue is reached as its code in
+``cc-queue`` (``Queue(${EXTEN})``); a conference is a ConfBridge room in
+``cc-conference``.
+"""
+import asyncio
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sql import Literal, Null
+from sql.aggregate import Count, Min, Sum
+from sql.conditionals import Case, Coalesce
+
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, ModelSQL, ModelView, Unique, fields, sequence_ordered)
+from trytond.model.exceptions import AccessError
+from trytond.exceptions import UserError
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, In
+from trytond.rpc import RPC
+from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import (
+    Button, StateAction, StateTransition, StateView, Wizard)
+
+from . import amiaction
+from .agent import AGENT_STATES
+
+DIAL_CONTEXT = 'from-internal'
+QUEUE_CONTEXT = 'cc-queue'
+CONFERENCE_CONTEXT = 'cc-conference'
+# ChanSpy options: q quiet (no beep), w whisper to the agent, B barge (talk
+# to both sides); E ends the spy when the agent's call ends.
+SPY_OPTIONS = {'listen': 'qE', 'whisper': 'qwE', 'barge': 'qBE'}
+TRANSFER_MODES = [
+    ('blind', "Blind Transfer"),
+    ('attended', "Attended Transfer"),
+    ('consult', "Consult"),
+    ('conference', "Three-way Conference"),
+    ]
+TARGET_KINDS = [
+    ('agent', "Agent"),
+    ('queue', "Queue"),
+    ('number', "External Number"),
+    ]
+AMI_TIMEOUT = 5.0
+UP, RINGING = '6', {'4', '5'}
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def today_start():
+    "Naive UTC start of today in the company's time zone."
+    Company = Pool().get('company.company')
+    company_id = Transaction().context.get('company')
+    zone = 'UTC'
+    if company_id:
+        zone = Company(company_id).timezone or 'UTC'
+    local = dt.datetime.now(ZoneInfo(zone)).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def device_of(interface, extension=None):
+    """The phone device of a queue member interface.
+
+    A ``Local/1002@agents/n`` member rings its phone through the dialplan:
+    the phone is the agent's extension (or the Local extension) on PJSIP."""
+    if not interface.startswith('Local/'):
+        return interface
+    number = extension or interface[len('Local/'):].split('@')[0]
+    return f'PJSIP/{number}'
+
+
+class CallDisposition(DeactivableMixin, sequence_ordered(), ModelSQL,
+        ModelView):
+    "Call Disposition"
+    __name__ = 'cc.call.disposition'
+    name = fields.Char("Name", required=True, translate=True)
+    code = fields.Char("Code", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('code_unique', Unique(t, t.code),
+                'cc_telephony.msg_disposition_code_unique'),
+            ]
+
+
+class Call(metaclass=PoolMeta):
+    __name__ = 'cc.call'
+    disposition = fields.Many2One(
+        'cc.call.disposition', "Disposition", ondelete='RESTRICT',
+        readonly=True)
+    wrapup_note = fields.Text("Wrap-up Note", readonly=True)
+
+
+class Agent(metaclass=PoolMeta):
+    __name__ = 'cc.agent'
+    state_seconds = fields.Function(
+        fields.Integer("In State (s)"), 'get_state_seconds')
+    today_calls = fields.Function(
+        fields.Integer("Calls Today"), 'get_today_figures')
+    today_talk_seconds = fields.Function(
+        fields.Float("Talk Today (s)", digits=(16, 0)), 'get_today_figures')
+    today_average_handle = fields.Function(
+        fields.Float("Average Handle Today (s)", digits=(16, 0)),
+        'get_today_figures')
+    today_not_ready_seconds = fields.Function(
+        fields.Float("Not Ready Today (s)", digits=(16, 0)),
+        'get_today_figures')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        signed_out = Eval('state') == 'logged_out'
+        cls._buttons.update({
+                'sign_in': {'invisible': ~signed_out, 'depends': ['state']},
+                'sign_out': {'invisible': signed_out, 'depends': ['state']},
+                'ready': {'invisible': signed_out, 'depends': ['state']},
+                'not_ready_wizard': {
+                    'invisible': signed_out, 'depends': ['state']},
+                'answer': {'invisible': Eval('state') != 'ringing',
+                    'depends': ['state']},
+                'hangup': {'invisible': signed_out, 'depends': ['state']},
+                'hold': {'invisible': Eval('state') != 'talking',
+                    'depends': ['state']},
+                'unhold': {'invisible': Eval('state') != 'hold',
+                    'depends': ['state']},
+                'transfer_wizard': {
+                    'invisible': ~In(Eval('state'), ['talking', 'hold']),
+                    'depends': ['state']},
+                'wrap_up_wizard': {},
+                'listen': {'invisible': ~In(Eval('state'),
+                        ['talking', 'hold', 'ringing']),
+                    'depends': ['state']},
+                'whisper': {'invisible': ~In(Eval('state'),
+                        ['talking', 'hold', 'ringing']),
+                    'depends': ['state']},
+                'barge': {'invisible': ~In(Eval('state'),
+                        ['talking', 'hold', 'ringing']),
+                    'depends': ['state']},
+                'force_sign_out': {
+                    'invisible': signed_out, 'depends': ['state']},
+                })
+        for name in ['not_ready', 'dial', 'transfer', 'consult',
+                'conference', 'wrap_up', 'force_not_ready', 'spy',
+                'my_agent']:
+            cls.__rpc__[name] = RPC(readonly=name == 'my_agent',
+                instantiate=None if name == 'my_agent' else 0)
+
+    # -- figures -------------------------------------------------------------
+
+    def get_state_seconds(self, name):
+        if not self.state_since or self.state == 'logged_out':
+            return None
+        return max(0, int((utcnow() - self.state_since).total_seconds()))
+
+    @classmethod
+    def get_today_figures(cls, agents, names):
+        pool = Pool()
+        Leg = pool.get('cc.call.leg')
+        State = pool.get('cc.agent.state')
+        leg, state = Leg.__table__(), State.__table__()
+        ids = [a.id for a in agents]
+        since = today_start()
+        result = {n: {i: 0 for i in ids} for n in names}
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*leg.select(leg.agent, Count(leg.id),
+                Sum(Coalesce(leg.talk_seconds, 0)),
+                Sum(Coalesce(leg.talk_seconds, 0)
+                    + Coalesce(leg.hold_seconds, 0)
+                    + Coalesce(leg.wrapup_seconds, 0)),
+                where=leg.agent.in_(ids) & (leg.ring_start >= since)
+                & (leg.answer_time != Null),
+                group_by=[leg.agent]))
+        for agent_id, count, talk, handle in cursor:
+            for name, value in [('today_calls', count),
+                    ('today_talk_seconds', float(talk or 0)),
+                    ('today_average_handle',
+                        float(handle or 0) / count if count else 0)]:
+                if name in result:
+                    result[name][agent_id] = value
+        if 'today_not_ready_seconds' in names:
+            cursor.execute(*state.select(state.agent,
+                    Sum(Coalesce(state.duration_seconds, 0)),
+                    where=state.agent.in_(ids) & (state.start >= since)
+                    & (state.state == 'not_ready'),
+                    group_by=[state.agent]))
+            for agent_id, seconds in cursor:
+                result['today_not_ready_seconds'][agent_id] = float(
+                    seconds or 0)
+        return result
+
+    # -- who may act -----------------------------------------------------------
+
+    @classmethod
+    def my_agent(cls):
+        "The id of the current user's agent (None if they have none)."
+        agents = cls.search([('user', '=', Transaction().user)], limit=1)
+        return agents[0].id if agents else None
+
+    @classmethod
+    def _is_supervisor(cls):
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        if Transaction().user == 0:
+            return True
+        group = ModelData.get_id('cc_base', 'group_cc_supervisor')
+        return group in User.get_groups()
+
+    @classmethod
+    def _check_own(cls, agents):
+        "An agent acts on their own phone; supervisors on any."
+        user = Transaction().user
+        if cls._is_supervisor():
+            return
+        for agent in agents:
+            if not agent.user or agent.user.id != user:
+                raise AccessError(gettext(
+                        'cc_telephony.msg_console_not_own_agent',
+                        agent=agent.rec_name))
+
+    @classmethod
+    def _check_supervisor(cls):
+        if not cls._is_supervisor():
+            raise AccessError(gettext(
+                    'cc_telephony.msg_console_supervisor_only'))
+
+    # -- talking to the PBX ------------------------------------------------------
+
+    def console_pbx(self):
+        "The PBX of the agent's queues, or the only active one."
+        Pbx = Pool().get('cc.pbx')
+        for membership in self.memberships:
+            pbx = membership.queue.pbx
+            if pbx and pbx.active:
+                return pbx
+        pbxs = Pbx.search([], limit=2)
+        if len(pbxs) != 1:
+            raise UserError(gettext('cc_telephony.msg_console_no_pbx',
+                    agent=self.rec_name))
+        return pbxs[0]
+
+    def _ami(self, actions):
+        "Send ``actions`` to the agent's PBX; errors become UserErrors."
+        Pbx = Pool().get('cc.pbx')
+        pbx = self.console_pbx()
+        # The AMI secret is readable by administrators only (pbx.xml);
+        # agents still act through it.
+        with without_check_access():
+            pbx = Pbx(pbx.id)
+            settings = (pbx.ami_host, pbx.ami_port, pbx.ami_username,
+                pbx.ami_secret or '')
+        try:
+            return amiaction.run(*settings, actions, timeout=AMI_TIMEOUT)
+        except amiaction.AMIError as error:
+            raise UserError(gettext('cc_telephony.msg_console_pbx_refused',
+                    pbx=pbx.rec_name, message=str(error))) from error
+        except (OSError, asyncio.TimeoutError) as error:
+            raise UserError(gettext(
+                    'cc_telephony.msg_console_pbx_unreachable',
+                    pbx=pbx.rec_name,
+                    address=f'{pbx.ami_host}:{pbx.ami_port}')) from error
+
+    @property
+    def device(self):
+        return device_of(self.interface, self.extension)
+
+    @property
+    def endpoint(self):
+        "PJSIP endpoint name of the agent's phone (for PJSIPNotify)."
+        return self.device.split('/', 1)[-1]
+
+    def _channels(self):
+        "The agent's phone channels now up on the PBX (CoreShowChannels)."
+        response, = self._ami([('CoreShowChannels', {})])
+        prefix = self.device + '-'
+        return [event for event in response.events
+            if event.get('Channel', '').startswith(prefix)]
+
+    def _call_channel(self, talking=True):
+        """The agent's channel in a call (answered, bridged first), or the
+        ringing one when ``talking`` is False."""
+        channels = self._channels()
+        if talking:
+            channels = [c for c in channels if c.get('ChannelState') == UP]
+            channels.sort(key=lambda c: not c.get('BridgeId'))
+        else:
+            channels = [c for c in channels
+                if c.get('ChannelState') in RINGING]
+        if not channels:
+            raise UserError(gettext(
+                    'cc_telephony.msg_console_no_call'
+                    if talking else 'cc_telephony.msg_console_not_ringing',
+                    agent=self.rec_name))
+        return channels[0]
+
+    def _far_channel(self, channel):
+        "The other channel in the bridge of ``channel``."
+        response, = self._ami([('CoreShowChannels', {})])
+        for other in response.events:
+            if (other.get('BridgeId') == channel.get('BridgeId')
+                    and other.get('Channel') != channel['Channel']):
+                return other
+        raise UserError(gettext('cc_telephony.msg_console_no_call',
+                agent=self.rec_name))
+
+    # -- queues and readiness ------------------------------------------------
+
+    @classmethod
+    @ModelView.button
+    def sign_in(cls, agents):
+        "QueueAdd in every queue of the agent, with its penalty."
+        cls._check_own(agents)
+        for agent in agents:
+            memberships = [m for m in agent.memberships if m.queue.active]
+            if not memberships:
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_no_queue',
+                        agent=agent.rec_name))
+            agent._ami([('QueueAdd', {
+                            'Queue': m.queue.code,
+                            'Interface': agent.interface,
+                            'Penalty': m.penalty,
+                            'MemberName': agent.name,
+                            'StateInterface': agent.device,
+                            }, False) for m in memberships])
+
+    @classmethod
+    @ModelView.button
+    def sign_out(cls, agents):
+        cls._check_own(agents)
+        cls._sign_out(agents)
+
+    @classmethod
+    def _sign_out(cls, agents):
+        "QueueRemove from every queue the PBX has the agent in."
+        for agent in agents:
+            response, = agent._ami([('QueueStatus', {})])
+            queues = sorted({e['Queue'] for e in response.events
+                    if e.get('Event') == 'QueueMember'
+                    and e.get('Location', e.get('Interface'))
+                    == agent.interface})
+            if not queues:
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_not_signed_in',
+                        agent=agent.rec_name))
+            agent._ami([('QueueRemove', {
+                            'Queue': q, 'Interface': agent.interface})
+                    for q in queues])
+
+    @classmethod
+    @ModelView.button
+    def ready(cls, agents):
+        cls._check_own(agents)
+        cls._pause(agents, False)
+
+    @classmethod
+    def not_ready(cls, agents, reason_code):
+        "QueuePause in every queue, the reason code as Reason."
+        cls._check_own(agents)
+        cls._pause(agents, True, reason_code)
+
+    @classmethod
+    def _pause(cls, agents, paused, reason_code=None):
+        Reason = Pool().get('cc.agent.reason')
+        headers = {'Paused': 'true' if paused else 'false'}
+        if paused:
+            if not Reason.by_code([reason_code]):
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_unknown_reason',
+                        reason=reason_code or ''))
+            headers['Reason'] = reason_code
+        for agent in agents:
+            response, = agent._ami([('QueuePause', {
+                            'Interface': agent.interface, **headers},
+                        False)])
+            if not response.ok:
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_not_signed_in',
+                        agent=agent.rec_name))
+
+    @classmethod
+    @ModelView.button_action('cc_telephony.wizard_agent_not_ready')
+    def not_ready_wizard(cls, agents):
+        pass
+
+    # -- the call ------------------------------------------------------------
+
+    def _notify_phone(self, event):
+        """Ask the agent's phone to answer or hold: Asterisk has no AMI
+        action for it, so the phone is sent a SIP NOTIFY (``Event: talk`` /
+        ``Event: hold``, honoured by Yealink, Fanvil, Grandstream and
+        others); the phone's own answer or re-INVITE then raises the usual
+        events."""
+        self._ami([('PJSIPNotify', {'Endpoint': self.endpoint,
+                        'Variable': f'Event={event}'})])
+
+    @classmethod
+    @ModelView.button
+    def answer(cls, agents):
+        cls._check_own(agents)
+        for agent in agents:
+            agent._call_channel(talking=False)
+            agent._notify_phone('talk')
+
+    @classmethod
+    @ModelView.button
+    def hold(cls, agents):
+        cls._check_own(agents)
+        for agent in agents:
+            agent._call_channel()
+            agent._notify_phone('hold')
+
+    @classmethod
+    @ModelView.button
+    def unhold(cls, agents):
+        cls._check_own(agents)
+        for agent in agents:
+            agent._call_channel()
+            agent._notify_phone('talk')
+
+    @classmethod
+    @ModelView.button
+    def hangup(cls, agents):
+        "Hang up the agent's call (or refuse the one ringing)."
+        cls._check_own(agents)
+        for agent in agents:
+            channels = agent._channels()
+            if not channels:
+                raise UserError(gettext('cc_telephony.msg_console_no_call',
+                        agent=agent.rec_name))
+            agent._ami([('Hangup', {'Channel': c['Channel']})
+                    for c in channels])
+
+    @classmethod
+    def dial(cls, agents, number):
+        """Click-to-dial: the PBX rings the agent's phone and, once it is
+        answered, dials ``number``. Returns the ChannelId of each call."""
+        cls._check_own(agents)
+        number = cls._dial_number(number)
+        channel_ids = []
+        for agent in agents:
+            channel_id = f'cc-dial-{agent.id}-{utcnow():%Y%m%d%H%M%S%f}'
+            agent._ami([('Originate', {
+                            'Channel': agent.device,
+                            'Context': DIAL_CONTEXT,
+                            'Exten': number,
+                            'Priority': 1,
+                            'CallerID': agent.extension or agent.endpoint,
+                            'Async': 'true',
+                            'ChannelId': channel_id,
+                            'Timeout': 30000,
+                            })])
+            channel_ids.append(channel_id)
+        return channel_ids
+
+    @classmethod
+    def _dial_number(cls, number):
+        "The digits to dial for ``number`` (as typed or as stored)."
+        Caller = Pool().get('cc.caller')
+        digits = ''.join(ch for ch in (number or '') if ch.isdigit())
+        if not digits:
+            raise UserError(gettext('cc_telephony.msg_console_no_number'))
+        parsed = Caller.parse(number)
+        # A Chinese number is dialled nationally (0 + area code for fixed
+        # lines); anything else keeps the digits as typed.
+        if parsed.e164 and parsed.e164.startswith('+86'):
+            national = parsed.e164[3:]
+            return national if national.startswith('1') else '0' + national
+        return digits
+
+    def _transfer_exten(self, kind, target):
+        "(context, exten) that reaches a target agent, queue or number."
+        pool = Pool()
+        if kind == 'agent':
+            agent = pool.get('cc.agent')(int(target))
+            return DIAL_CONTEXT, agent.extension or agent.endpoint
+        if kind == 'queue':
+            return QUEUE_CONTEXT, pool.get('cc.queue')(int(target)).code
+        return DIAL_CONTEXT, self._dial_number(target)
+
+    @classmethod
+    def transfer(cls, agents, kind, target, attended=False):
+        """BlindTransfer (or Atxfer when ``attended``) of the agent's call
+        to an agent id, a queue id or a number (``kind``)."""
+        cls._check_own(agents)
+        for agent in agents:
+            channel = agent._call_channel()
+            context, exten = agent._transfer_exten(kind, target)
+            if attended:
+                # Atxfer: the caller waits while the agent talks to the
+                # target; the transfer completes when the agent hangs up.
+                agent._ami([('Atxfer', {'Channel': channel['Channel'],
+                                'Exten': exten, 'Context': context})])
+            else:
+                agent._ami([('BlindTransfer', {
+                                'Channel': channel['Channel'],
+                                'Exten': exten, 'Context': context})])
+
+    @classmethod
+    def consult(cls, agents, kind, target):
+        """Consult a colleague or number with the caller on hold: the first
+        half of an attended transfer. Hanging up hands the caller over;
+        ``conference`` brings everyone together instead."""
+        cls.transfer(agents, kind, target, attended=True)
+
+    @classmethod
+    def conference(cls, agents, kind, target):
+        """Three-way conference: the agent and the far end are moved into
+        a ConfBridge room named after the agent, then the target is called
+        into it."""
+        cls._check_own(agents)
+        for agent in agents:
+            channel = agent._call_channel()
+            far = agent._far_channel(channel)
+            room = f'cc{agent.id}'
+            context, exten = agent._transfer_exten(kind, target)
+            agent._ami([
+                    ('Redirect', {'Channel': far['Channel'],
+                            'ExtraChannel': channel['Channel'],
+                            'Context': CONFERENCE_CONTEXT, 'Exten': room,
+                            'Priority': 1,
+                            'ExtraContext': CONFERENCE_CONTEXT,
+                            'ExtraExten': room, 'ExtraPriority': 1}),
+                    ('Originate', {'Channel': f'Local/{exten}@{context}',
+                            'Context': CONFERENCE_CONTEXT, 'Exten': room,
+                            'Priority': 1, 'Async': 'true',
+                            'CallerID': agent.extension or agent.endpoint}),
+                    ])
+
+    @classmethod
+    @ModelView.button_action('cc_telephony.wizard_agent_transfer')
+    def transfer_wizard(cls, agents):
+        pass
+
+    # -- wrap-up -------------------------------------------------------------
+
+    @classmethod
+    def wrap_up(cls, agents, disposition, note=None):
+        """Record the disposition of the agent's last call today and, when
+        the agent is in wrap-up, make them ready (QueuePause false ends the
+        after-call work for the tracker). Returns the call ids."""
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Disposition = pool.get('cc.call.disposition')
+        cls._check_own(agents)
+        disposition = Disposition(int(disposition))
+        call_ids = []
+        for agent in agents:
+            calls = Call.search([
+                    ('agent', '=', agent.id),
+                    ('answer_time', '>=', today_start()),
+                    ], order=[('answer_time', 'DESC')], limit=1)
+            if not calls:
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_no_call_to_wrap_up',
+                        agent=agent.rec_name))
+            with without_check_access():
+                Call.write(calls, {
+                        'disposition': disposition.id,
+                        'wrapup_note': note or None,
+                        })
+            call_ids.append(calls[0].id)
+            if agent.state == 'wrap_up':
+                cls._pause([agent], False)
+        return call_ids
+
+    @classmethod
+    @ModelView.button_action('cc_telephony.wizard_agent_wrap_up')
+    def wrap_up_wizard(cls, agents):
+        pass
+
+    # -- supervisor ----------------------------------------------------------
+
+    @classmethod
+    def force_not_ready(cls, agents, reason_code):
+        cls._check_supervisor()
+        cls._pause(agents, True, reason_code)
+
+    @classmethod
+    @ModelView.button
+    def force_sign_out(cls, agents):
+        cls._check_supervisor()
+        cls._sign_out(agents)
+
+    @classmethod
+    def spy(cls, agents, mode):
+        """Ring the supervisor's phone into ChanSpy on each agent's phone:
+        ``listen``, ``whisper`` (the agent hears the supervisor) or
+        ``barge`` (both sides do)."""
+        cls._check_supervisor()
+        supervisor = cls._supervisor_agent()
+        if mode not in SPY_OPTIONS:
+            raise ValueError(f'unknown spy mode {mode!r}')
+        for agent in agents:
+            supervisor._ami([('Originate', {
+                            'Channel': supervisor.device,
+                            'Application': 'ChanSpy',
+                            'Data': f'{agent.device},{SPY_OPTIONS[mode]}',
+                            'CallerID': f'Spy {agent.extension or ""}',
+                            'Async': 'true',
+                            'Timeout': 30000,
+                            })])
+
+    @classmethod
+    def _supervisor_agent(cls):
+        agent_id = cls.my_agent()
+        if agent_id is None:
+            raise UserError(gettext('cc_telephony.msg_console_no_agent'))
+        return cls(agent_id)
+
+    @classmethod
+    @ModelView.button
+    def listen(cls, agents):
+        cls.spy(agents, 'listen')
+
+    @classmethod
+    @ModelView.button
+    def whisper(cls, agents):
+        cls.spy(agents, 'whisper')
+
+    @classmethod
+    @ModelView.button
+    def barge(cls, agents):
+        cls.spy(agents, 'barge')
+
+
+class Party(metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'cc_dial': {'invisible': Eval('id', -1) < 0,
+                    'depends': ['id']},
+                })
+
+    @classmethod
+    @ModelView.button
+    def cc_dial(cls, parties):
+        "Call the customer from the current user's phone."
+        Agent = Pool().get('cc.agent')
+        agent_id = Agent.my_agent()
+        if agent_id is None:
+            raise UserError(gettext('cc_telephony.msg_console_no_agent'))
+        party, = parties
+        numbers = [m.value for m in party.contact_mechanisms
+            if m.type in {'phone', 'mobile'} and m.value]
+        if not numbers:
+            raise UserError(gettext(
+                    'cc_telephony.msg_console_party_no_number',
+                    party=party.rec_name))
+        Agent.dial([Agent(agent_id)], numbers[0])
+
+
+class ConsoleOpen(Wizard):
+    "Open My Console"
+    __name__ = 'cc.agent.console.open'
+    start_state = 'open_'
+    open_ = StateAction('cc_telephony.act_agent_console')
+
+    def do_open_(self, action):
+        Agent = Pool().get('cc.agent')
+        agent_id = Agent.my_agent()
+        if agent_id is None:
+            raise UserError(gettext('cc_telephony.msg_console_no_agent'))
+        action['res_id'] = [agent_id]
+        return action, {}
+
+
+class _ConsoleWizard(Wizard):
+    "Shared part of the console wizards: the agents they act on."
+
+    def console_agents(self):
+        Agent = Pool().get('cc.agent')
+        # The supervisor board lists agents under the same ids.
+        return Agent.browse([r.id for r in self.records])
+
+
+class NotReadyStart(ModelView):
+    "Not Ready"
+    __name__ = 'cc.agent.not_ready.start'
+    reason = fields.Many2One('cc.agent.reason', "Reason", required=True)
+
+
+class NotReady(_ConsoleWizard):
+    "Not Ready"
+    __name__ = 'cc.agent.not_ready'
+    start = StateView('cc.agent.not_ready.start',
+        'cc_telephony.agent_not_ready_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Not Ready", 'pause', 'tryton-ok', default=True),
+            ])
+    pause = StateTransition()
+
+    def transition_pause(self):
+        Agent = Pool().get('cc.agent')
+        agents = self.console_agents()
+        user = Transaction().user
+        if any(not a.user or a.user.id != user for a in agents):
+            Agent.force_not_ready(agents, self.start.reason.code)
+        else:
+            Agent.not_ready(agents, self.start.reason.code)
+        return 'end'
+
+
+class TransferStart(ModelView):
+    "Transfer"
+    __name__ = 'cc.agent.transfer.start'
+    mode = fields.Selection(TRANSFER_MODES, "Mode", required=True)
+    target_kind = fields.Selection(TARGET_KINDS, "Target", required=True)
+    target_agent = fields.Many2One('cc.agent', "Agent",
+        states={'invisible': Eval('target_kind') != 'agent',
+            'required': Eval('target_kind') == 'agent'})
+    target_queue = fields.Many2One('cc.queue', "Queue",
+        states={'invisible': Eval('target_kind') != 'queue',
+            'required': Eval('target_kind') == 'queue'})
+    number = fields.Char("Number",
+        states={'invisible': Eval('target_kind') != 'number',
+            'required': Eval('target_kind') == 'number'})
+
+    @classmethod
+    def default_mode(cls):
+        return 'blind'
+
+    @classmethod
+    def default_target_kind(cls):
+        return 'agent'
+
+    def target(self):
+        if self.target_kind == 'agent':
+            return self.target_agent.id
+        if self.target_kind == 'queue':
+            return self.target_queue.id
+        return self.number
+
+
+class Transfer(_ConsoleWizard):
+    "Transfer"
+    __name__ = 'cc.agent.transfer'
+    start = StateView('cc.agent.transfer.start',
+        'cc_telephony.agent_transfer_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("OK", 'transfer', 'tryton-ok', default=True),
+            ])
+    transfer = StateTransition()
+
+    def transition_transfer(self):
+        Agent = Pool().get('cc.agent')
+        agents = self.console_agents()
+        kind, target = self.start.target_kind, self.start.target()
+        mode = self.start.mode
+        if mode == 'conference':
+            Agent.conference(agents, kind, target)
+        elif mode == 'consult':
+            Agent.consult(agents, kind, target)
+        else:
+            Agent.transfer(agents, kind, target, attended=mode == 'attended')
+        return 'end'
+
+
+class WrapUpStart(ModelView):
+    "Wrap-up"
+    __name__ = 'cc.agent.wrap_up.start'
+    disposition = fields.Many2One(
+        'cc.call.disposition', "Disposition", required=True)
+    note = fields.Text("Note")
+
+
+class WrapUp(_ConsoleWizard):
+    "Wrap-up"
+    __name__ = 'cc.agent.wrap_up'
+    start = StateView('cc.agent.wrap_up.start',
+        'cc_telephony.agent_wrap_up_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Done", 'done', 'tryton-ok', default=True),
+            ])
+    done = StateTransition()
+
+    def transition_done(self):
+        Agent = Pool().get('cc.agent')
+        Agent.wrap_up(self.console_agents(), self.start.disposition.id,
+            self.start.note)
+        return 'end'
+
+
+# -- supervisor board ------------------------------------------------------
+
+class QueueBoard(ModelSQL, ModelView):
+    "Queue Board"
+    __name__ = 'cc.queue.board'
+    queue = fields.Many2One('cc.queue', "Queue", readonly=True)
+    waiting = fields.Function(fields.Integer("Waiting"), 'get_live')
+    longest_wait = fields.Function(
+        fields.Integer("Longest Wait (s)"), 'get_live')
+    agents_ready = fields.Function(fields.Integer("Ready"), 'get_agents')
+    agents_busy = fields.Function(fields.Integer("Busy"), 'get_agents')
+    agents_signed_in = fields.Function(
+        fields.Integer("Signed In"), 'get_agents')
+    offered_today = fields.Function(fields.Integer("Offered Today"),
+        'get_today')
+    answered_today = fields.Function(fields.Integer("Answered Today"),
+        'get_today')
+    abandoned_today = fields.Function(fields.Integer("Abandoned Today"),
+        'get_today')
+    service_level_today = fields.Function(
+        fields.Float("Service Level Today (%)", digits=(16, 1)), 'get_today')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('id', 'ASC')]
+
+    @classmethod
+    def table_query(cls):
+        "One row per active queue, with the queue's id."
+        queue = Pool().get('cc.queue').__table__()
+        return queue.select(queue.id.as_('id'), queue.id.as_('queue'),
+            queue.create_uid, queue.create_date, queue.write_uid,
+            queue.write_date, where=queue.active == Literal(True))
+
+    @classmethod
+    def get_live(cls, boards, names):
+        """Callers the router queued whose answer or end is not known yet.
+
+        Only calls that entered in the last hours count: a call whose end
+        the bridge never saw must not wait on the board for ever."""
+        Call = Pool().get('cc.call')
+        call = Call.__table__()
+        ids = [b.id for b in boards]
+        result = {n: {i: 0 for i in ids} for n in names}
+        now = utcnow()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*call.select(call.queue, Count(call.id),
+                Min(Coalesce(call.enter_time, call.routed_at)),
+                where=call.queue.in_(ids) & (call.state == 'live')
+                & (call.answer_time == Null)
+                & (Coalesce(call.enter_time, call.routed_at)
+                    >= now - dt.timedelta(hours=4)),
+                group_by=[call.queue]))
+        for queue_id, count, oldest in cursor:
+            if 'waiting' in result:
+                result['waiting'][queue_id] = count
+            if 'longest_wait' in result and oldest:
+                if isinstance(oldest, str):
+                    oldest = dt.datetime.fromisoformat(oldest)
+                result['longest_wait'][queue_id] = max(
+                    0, int((now - oldest).total_seconds()))
+        return result
+
+    @classmethod
+    def get_agents(cls, boards, names):
+        pool = Pool()
+        Member = pool.get('cc.queue.member')
+        Agent = pool.get('cc.agent')
+        member, agent = Member.__table__(), Agent.__table__()
+        ids = [b.id for b in boards]
+        result = {n: {i: 0 for i in ids} for n in names}
+        busy = ['ringing', 'talking', 'hold', 'wrap_up']
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*member.join(agent,
+                condition=member.agent == agent.id).select(
+                member.queue,
+                Sum(Case((agent.state == 'ready', 1), else_=0)),
+                Sum(Case((agent.state.in_(busy), 1), else_=0)),
+                Sum(Case((agent.state != 'logged_out', 1), else_=0)),
+                where=member.queue.in_(ids)
+                & (agent.active == Literal(True)),
+                group_by=[member.queue]))
+        for queue_id, ready, busy_, signed_in in cursor:
+            for name, value in [('agents_ready', ready),
+                    ('agents_busy', busy_),
+                    ('agents_signed_in', signed_in)]:
+                if name in result:
+                    result[name][queue_id] = int(value or 0)
+        return result
+
+    @classmethod
+    def get_today(cls, boards, names):
+        """Today's offered, answered, abandoned calls and service level:
+        answered within the threshold over answered plus abandoned."""
+        Call = Pool().get('cc.call')
+        call = Call.__table__()
+        ids = [b.id for b in boards]
+        result = {n: {i: 0 for i in ids} for n in names}
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*call.select(call.queue, Count(call.id),
+                Sum(Case((call.answer_time != Null, 1), else_=0)),
+                Sum(Case((call.result == 'abandoned', 1), else_=0)),
+                Sum(Case((call.within_service_level == Literal(True), 1),
+                        else_=0)),
+                where=call.queue.in_(ids)
+                & (Coalesce(call.enter_time, call.routed_at)
+                    >= today_start()),
+                group_by=[call.queue]))
+        for queue_id, offered, answered, abandoned, within in cursor:
+            answered, abandoned = int(answered or 0), int(abandoned or 0)
+            values = {'offered_today': offered, 'answered_today': answered,
+                'abandoned_today': abandoned,
+                'service_level_today': round(100.0 * int(within or 0)
+                    / (answered + abandoned), 1)
+                if answered + abandoned else 0.0}
+            for name in names:
+                result[name][queue_id] = values[name]
+        return result
+
+
+class AgentBoard(ModelSQL, ModelView):
+    "Agent Board"
+    __name__ = 'cc.agent.board'
+    agent = fields.Many2One('cc.agent', "Agent", readonly=True)
+    team = fields.Many2One('cc.team', "Team", readonly=True)
+    state = fields.Selection(AGENT_STATES, "State", readonly=True)
+    state_reason = fields.Many2One(
+        'cc.agent.reason', "Reason", readonly=True)
+    state_since = fields.DateTime("Since", readonly=True)
+    state_seconds = fields.Function(
+        fields.Integer("Duration (s)"), 'get_agent_figure')
+    today_calls = fields.Function(
+        fields.Integer("Calls Today"), 'get_agent_figure')
+    today_talk_seconds = fields.Function(
+        fields.Float("Talk Today (s)", digits=(16, 0)), 'get_agent_figure')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('state', 'ASC'), ('id', 'ASC')]
+        on_call = In(Eval('state'), ['talking', 'hold', 'ringing'])
+        signed_out = Eval('state') == 'logged_out'
+        cls._buttons.update({
+                'listen': {'invisible': ~on_call, 'depends': ['state']},
+                'whisper': {'invisible': ~on_call, 'depends': ['state']},
+                'barge': {'invisible': ~on_call, 'depends': ['state']},
+                'force_not_ready': {
+                    'invisible': signed_out, 'depends': ['state']},
+                'force_sign_out': {
+                    'invisible': signed_out, 'depends': ['state']},
+                })
+
+    @classmethod
+    def table_query(cls):
+        "One row per active agent, with the agent's id."
+        agent = Pool().get('cc.agent').__table__()
+        return agent.select(agent.id.as_('id'), agent.id.as_('agent'),
+            agent.team, agent.state, agent.state_reason, agent.state_since,
+            agent.create_uid, agent.create_date, agent.write_uid,
+            agent.write_date, where=agent.active == Literal(True))
+
+    @classmethod
+    def get_agent_figure(cls, boards, names):
+        Agent = Pool().get('cc.agent')
+        agents = Agent.browse([b.id for b in boards])
+        return {n: {a.id: getattr(a, n) for a in agents} for n in names}
+
+    @classmethod
+    def _agents(cls, boards):
+        return Pool().get('cc.agent').browse([b.id for b in boards])
+
+    @classmethod
+    @ModelView.button
+    def listen(cls, boards):
+        Pool().get('cc.agent').spy(cls._agents(boards), 'listen')
+
+    @classmethod
+    @ModelView.button
+    def whisper(cls, boards):
+        Pool().get('cc.agent').spy(cls._agents(boards), 'whisper')
+
+    @classmethod
+    @ModelView.button
+    def barge(cls, boards):
+        Pool().get('cc.agent').spy(cls._agents(boards), 'barge')
+
+    @classmethod
+    @ModelView.button_action('cc_telephony.wizard_agent_not_ready')
+    def force_not_ready(cls, boards):
+        Pool().get('cc.agent')._check_supervisor()
+
+    @classmethod
+    @ModelView.button
+    def force_sign_out(cls, boards):
+        Pool().get('cc.agent').force_sign_out(cls._agents(boards))

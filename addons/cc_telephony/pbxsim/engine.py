@@ -1,0 +1,940 @@
+"""Discrete-event model of Asterisk channels, bridges and app_queue.
+
+Everything happens at simulated time ``Simulator.now``; ``advance`` runs the
+model up to a given time (tests drive it step by step) and ``run`` follows a
+wall clock sped up by a factor (1.0 is real time).  Every event carries the
+headers the Asterisk 18 AMI documentation lists for it, in Asterisk's order
+of emission (QueueCallerLeave before AgentConnect, QueueCallerAbandon before
+QueueCallerLeave, AgentComplete after the bridge ends, Cdr last).
+"""
+import asyncio
+import datetime as dt
+import heapq
+import itertools
+import logging
+import random
+from dataclasses import dataclass, field
+
+from . import agi
+
+logger = logging.getLogger(__name__)
+
+STATE_DESC = {4: 'Ring', 5: 'Ringing', 6: 'Up'}
+PRIVILEGE = {
+    'Queue': 'agent,all', 'Agent': 'agent,all', 'Cdr': 'cdr,all',
+    'VarSet': 'dialplan,all', 'FullyBooted': 'system,all'}
+STRATEGIES = ('ringall', 'leastrecent', 'fewestcalls', 'rrmemory', 'linear')
+CAUSE_NORMAL, CAUSE_ELSEWHERE, CAUSE_REJECTED = '16', '26', '21'
+
+
+@dataclass
+class Channel:
+    uniqueid: str
+    linkedid: str
+    name: str
+    caller_num: str = ''
+    caller_name: str = ''
+    context: str = 'from-internal'
+    exten: str = 's'
+    state: int = 4
+    connected_num: str = '<unknown>'
+    connected_name: str = '<unknown>'
+    variables: dict = field(default_factory=dict)
+    born: dt.datetime | None = None
+    answered: dt.datetime | None = None
+    bridge: str | None = None
+
+    def headers(self, prefix=''):
+        "The channel block of an AMI event, ``prefix`` as in DestChannel."
+        values = [
+            ('Channel', self.name), ('ChannelState', str(self.state)),
+            ('ChannelStateDesc', STATE_DESC[self.state]),
+            ('CallerIDNum', self.caller_num or '<unknown>'),
+            ('CallerIDName', self.caller_name or '<unknown>'),
+            ('ConnectedLineNum', self.connected_num),
+            ('ConnectedLineName', self.connected_name),
+            ('Language', 'zh'), ('AccountCode', ''),
+            ('Context', self.context), ('Exten', self.exten),
+            ('Priority', '1'), ('Uniqueid', self.uniqueid),
+            ('Linkedid', self.linkedid)]
+        return {prefix + key: value for key, value in values}
+
+
+@dataclass
+class Membership:
+    queue: str
+    penalty: int = 0
+    paused: bool = False
+    reason: str = ''
+    added: int = 0
+    calls: int = 0
+
+
+@dataclass
+class Member:
+    interface: str
+    name: str
+    state_interface: str
+    memberships: dict = field(default_factory=dict)
+    answer_delay: float = 3.0
+    no_answer_probability: float = 0.0
+    in_call: bool = False
+    ringing: bool = False
+    last_call: dt.datetime | None = None
+    wrap_until: dt.datetime | None = None
+
+
+@dataclass
+class Queue:
+    name: str
+    strategy: str = 'rrmemory'
+    timeout: float = 15.0
+    retry: float = 2.0
+    wrapuptime: int = 0
+    max_wait: float | None = None
+    overflow: str | None = None
+    rr_next: int = 0
+    waiting: list = field(default_factory=list)
+
+
+@dataclass
+class CallPlan:
+    """How one caller and the agents who take the call behave.
+
+    Times are seconds: ``patience`` from queue entry, ``talk`` from answer
+    to the caller's hangup; ``holds`` and ``transfer['at']`` from answer.
+    ``no_answer`` lists members who let this call ring out.
+    """
+    caller: str = '13800138000'
+    dnis: str = '95588'
+    queue: str | None = None
+    patience: float = 600.0
+    talk: float = 60.0
+    holds: list = field(default_factory=list)
+    transfer: dict | None = None
+    no_answer: list = field(default_factory=list)
+    answer_delay: dict = field(default_factory=dict)
+    name: str = ''
+
+
+@dataclass
+class Caller:
+    channel: Channel
+    plan: CallPlan
+    queue: str | None = None
+    priority: int = 0
+    preferred: str | None = None
+    joined: dt.datetime | None = None
+    original_position: int = 0
+    linear_position: int = 0
+    ringing: dict = field(default_factory=dict)  # interface -> AgentLeg
+    leg: 'AgentLeg | None' = None
+    timers: list = field(default_factory=list)
+    done: bool = False
+
+
+@dataclass
+class AgentLeg:
+    member: Member | None
+    queue: str | None
+    dest: Channel                 # what app_queue dialled (Local ;1 or phone)
+    phone: Channel                # the agent's device channel
+    local_two: Channel | None = None
+    called: dt.datetime | None = None
+    gone: bool = False            # transferred away: app_queue may not know
+
+
+class Simulator:
+    """The PBX model.  ``listeners`` receive every AMI event as a dict."""
+
+    def __init__(self, start=dt.datetime(2026, 1, 5, 1, 0), seed=0,
+            agi_url=None):
+        self.now = start
+        self.random = random.Random(seed)
+        self.agi_url = agi_url
+        self.listeners = []
+        self.queues = {}
+        self.members = {}
+        self.callers = {}
+        self.channels = {}
+        self.bridges = {}
+        self._schedule = []
+        self._order = itertools.count()
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+
+    # -- clock --------------------------------------------------------------
+
+    def at(self, delay, callback, *args):
+        "Run ``callback(*args)`` (maybe a coroutine) ``delay`` s from now."
+        when = self.now + dt.timedelta(seconds=delay)
+        entry = [when, next(self._order), callback, args, True]
+        heapq.heappush(self._schedule, entry)
+        self._wakeup.set()
+        return entry
+
+    @staticmethod
+    def cancel(entry):
+        entry[4] = False
+
+    async def advance(self, seconds):
+        "Run everything due in the next ``seconds`` of simulated time."
+        await self.advance_to(self.now + dt.timedelta(seconds=seconds))
+
+    async def advance_to(self, until):
+        while self._schedule and self._schedule[0][0] <= until:
+            when, _, callback, args, live = heapq.heappop(self._schedule)
+            self.now = max(self.now, when)
+            if live:
+                result = callback(*args)
+                if asyncio.iscoroutine(result):
+                    await result
+            # Let the AMI server write what was emitted.
+            await asyncio.sleep(0)
+        self.now = max(self.now, until)
+
+    async def run(self, speed=1.0, until=None):
+        """Follow the wall clock times ``speed`` until ``until`` (or ever).
+
+        Actions from AMI clients wake the loop up, so they take effect at
+        once even when nothing else is scheduled.
+        """
+        loop = asyncio.get_running_loop()
+        origin_real, origin_sim = loop.time(), self.now
+        while until is None or self.now < until:
+            self._wakeup.clear()
+            target = origin_sim + dt.timedelta(
+                seconds=(loop.time() - origin_real) * speed)
+            await self.advance_to(min(target, until) if until else target)
+            delay = 1.0
+            if self._schedule:
+                ahead = (self._schedule[0][0] - self.now).total_seconds()
+                delay = max(0.0, ahead / speed)
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), min(delay, 1.0))
+            except asyncio.TimeoutError:
+                pass
+
+    def timestamp(self):
+        return self.now.replace(tzinfo=dt.timezone.utc).timestamp()
+
+    # -- events -------------------------------------------------------------
+
+    def emit(self, name, *blocks, **headers):
+        kind = next((prefix for prefix in PRIVILEGE if name.startswith(
+            prefix)), None)
+        event = {'Event': name,
+            'Privilege': PRIVILEGE.get(kind, 'call,all'),
+            'Timestamp': f'{self.timestamp():.6f}'}
+        for block in blocks:
+            event.update(block)
+        event.update({key: str(value) for key, value in headers.items()})
+        for listener in list(self.listeners):
+            listener(event)
+
+    def new_uniqueid(self):
+        return f'{int(self.timestamp())}.{next(self._ids)}'
+
+    def new_channel(self, device, linkedid=None, **values):
+        "A channel on ``device`` (``PJSIP/1001``) with Asterisk's name suffix."
+        uniqueid = self.new_uniqueid()
+        name = f'{device}-{next(self._ids):08x}'
+        channel = Channel(uniqueid, linkedid or uniqueid, name,
+            born=self.now, **values)
+        self.channels[uniqueid] = channel
+        self.emit('Newchannel', channel.headers())
+        return channel
+
+    def new_local(self, target, linkedid, caller):
+        "Both halves of ``Local/target``, as app_queue or a transfer makes."
+        base = f'Local/{target}-{next(self._ids):08x}'
+        context = target.split('@')[1].split('/')[0] if '@' in target else (
+            'from-internal')
+        exten = target.split('@')[0]
+        halves = []
+        for half in ('1', '2'):
+            channel = Channel(self.new_uniqueid(), linkedid, f'{base};{half}',
+                caller_num=caller.caller_num, caller_name=caller.caller_name,
+                context=context, exten=exten, born=self.now)
+            self.channels[channel.uniqueid] = channel
+            self.emit('Newchannel', channel.headers())
+            halves.append(channel)
+        return halves
+
+    def set_up(self, channel):
+        if channel.state != 6:
+            channel.state = 6
+            channel.answered = channel.answered or self.now
+            self.emit('Newstate', channel.headers())
+
+    def bridge(self, *channels):
+        bridge_id = f'bridge-{next(self._ids):06d}'
+        self.bridges[bridge_id] = []
+        self.emit('BridgeCreate', self.bridge_headers(bridge_id))
+        for channel in channels:
+            self.enter(bridge_id, channel)
+        return bridge_id
+
+    def bridge_headers(self, bridge_id):
+        return {'BridgeUniqueid': bridge_id, 'BridgeType': 'basic',
+            'BridgeTechnology': 'simple_bridge', 'BridgeCreator': '<unknown>',
+            'BridgeName': '<unknown>',
+            'BridgeNumChannels': str(len(self.bridges.get(bridge_id, []))),
+            'BridgeVideoSourceMode': 'none'}
+
+    def enter(self, bridge_id, channel):
+        self.set_up(channel)
+        self.bridges[bridge_id].append(channel)
+        channel.bridge = bridge_id
+        self.emit('BridgeEnter', self.bridge_headers(bridge_id),
+            channel.headers())
+
+    def leave(self, channel):
+        bridge_id = channel.bridge
+        if bridge_id is None:
+            return
+        self.bridges[bridge_id].remove(channel)
+        channel.bridge = None
+        self.emit('BridgeLeave', self.bridge_headers(bridge_id),
+            channel.headers())
+        if not self.bridges[bridge_id]:
+            self.emit('BridgeDestroy', self.bridge_headers(bridge_id))
+            del self.bridges[bridge_id]
+
+    def hangup(self, channel, cause=CAUSE_NORMAL):
+        if channel.uniqueid not in self.channels:
+            return
+        self.leave(channel)
+        del self.channels[channel.uniqueid]
+        self.emit('Hangup', channel.headers(), Cause=cause,
+            **{'Cause-txt': {'16': 'Normal Clearing',
+                '26': 'Answered elsewhere',
+                '21': 'Call Rejected'}.get(cause, 'Unknown')})
+
+    def cdr(self, channel, last_app, destination='', answered=None):
+        start, end = channel.born, self.now
+        fmt = '%Y-%m-%d %H:%M:%S'
+        self.emit('Cdr', AccountCode='', Source=channel.caller_num,
+            Destination=channel.exten, DestinationContext=channel.context,
+            CallerID=f'"{channel.caller_name}" <{channel.caller_num}>',
+            Channel=channel.name, DestinationChannel=destination,
+            LastApplication=last_app, LastData='',
+            StartTime=start.strftime(fmt),
+            AnswerTime=answered.strftime(fmt) if answered else '',
+            EndTime=end.strftime(fmt),
+            Duration=int((end - start).total_seconds()),
+            BillableSeconds=int((end - answered).total_seconds())
+            if answered else 0,
+            Disposition='ANSWERED' if answered else 'NO ANSWER',
+            AMAFlags='DOCUMENTATION', UniqueID=channel.uniqueid,
+            UserField=channel.variables.get('CC_RECORDING', ''))
+
+    # -- configuration and members -------------------------------------------
+
+    def add_queue(self, name, **settings):
+        if settings.get('strategy', 'rrmemory') not in STRATEGIES:
+            raise ValueError(f'unknown strategy {settings["strategy"]}')
+        self.queues[name] = Queue(name, **settings)
+
+    def member_headers(self, member, membership):
+        status = '6' if member.ringing else '2' if member.in_call else '1'
+        return {'Queue': membership.queue, 'MemberName': member.name,
+            'Interface': member.interface,
+            'StateInterface': member.state_interface,
+            'Membership': 'dynamic', 'Penalty': str(membership.penalty),
+            'CallsTaken': str(membership.calls),
+            'LastCall': str(int(member.last_call.replace(
+                tzinfo=dt.timezone.utc).timestamp())
+                if member.last_call else 0),
+            'LastPause': '0', 'LoginTime': '0',
+            'InCall': '1' if member.in_call else '0', 'Status': status,
+            'Paused': '1' if membership.paused else '0',
+            'PausedReason': membership.reason, 'Ringinuse': '0',
+            'Wrapuptime': str(self.queues[membership.queue].wrapuptime)}
+
+    def queue_add(self, queue, interface, penalty=0, paused=False, reason='',
+            name=None, state_interface=None):
+        "QueueAdd; return False if the member is already in the queue."
+        if queue not in self.queues:
+            raise KeyError(queue)
+        member = self.members.get(interface)
+        if member is None:
+            member = self.members[interface] = Member(interface,
+                name or interface, state_interface or interface)
+        if queue in member.memberships:
+            return False
+        membership = Membership(queue, int(penalty), bool(paused), reason,
+            next(self._ids))
+        member.memberships[queue] = membership
+        self.emit('QueueMemberAdded', self.member_headers(member, membership))
+        self.dispatch_all()
+        return True
+
+    def member_status(self, member, **changes):
+        "Apply a device state change; Asterisk reports it per membership."
+        for name, value in changes.items():
+            setattr(member, name, value)
+        for membership in member.memberships.values():
+            self.emit('QueueMemberStatus',
+                self.member_headers(member, membership))
+
+    def queue_remove(self, queue, interface):
+        member = self.members.get(interface)
+        if member is None or queue not in member.memberships:
+            return False
+        membership = member.memberships.pop(queue)
+        self.emit('QueueMemberRemoved',
+            self.member_headers(member, membership))
+        return True
+
+    def queue_pause(self, interface, paused, queue=None, reason=''):
+        "QueuePause; without ``queue`` the member is paused everywhere."
+        member = self.members.get(interface)
+        if member is None or (queue and queue not in member.memberships):
+            return False
+        for membership in member.memberships.values():
+            if queue and membership.queue != queue:
+                continue
+            membership.paused, membership.reason = paused, reason
+            self.emit('QueueMemberPause',
+                self.member_headers(member, membership))
+        if not paused:
+            self.dispatch_all()
+        return True
+
+    # -- arrivals and routing ----------------------------------------------
+
+    async def arrive(self, plan):
+        "An inbound call from the trunk: route it by AGI, then queue it."
+        channel = self.new_channel('PJSIP/trunk', caller_num=plan.caller,
+            caller_name=plan.name, context='from-pstn', exten=plan.dnis)
+        caller = Caller(channel, plan)
+        self.callers[channel.uniqueid] = caller
+        if self.agi_url:
+            await self.route(caller)
+        self.follow_route(caller)
+        return caller
+
+    async def route(self, caller):
+        channel = caller.channel
+
+        def on_set(name, value):
+            channel.variables[name] = value
+            self.emit('VarSet', channel.headers(), Variable=name, Value=value)
+        try:
+            await agi.route(self.agi_url, channel, on_set)
+        except (OSError, asyncio.TimeoutError, ValueError) as error:
+            # Asterisk sets AGISTATUS=FAILURE and the dialplan goes on.
+            logger.warning('AGI %s failed: %r', self.agi_url, error)
+
+    def follow_route(self, caller):
+        variables = caller.channel.variables
+        target = variables.get('CC_TARGET', '')
+        caller.priority = int(variables.get('CC_PRIORITY') or 0)
+        caller.preferred = variables.get('CC_AGENT') or None
+        queue = variables.get('CC_QUEUE') or caller.plan.queue
+        if target == 'reject':
+            self.end_caller(caller, 'Hangup', CAUSE_REJECTED)
+        elif target == 'voicemail':
+            self.voicemail(caller)
+        elif target:
+            self.dial_out(caller, target)
+        elif queue in self.queues:
+            self.join(caller, queue)
+        else:
+            self.end_caller(caller, 'Hangup', CAUSE_NORMAL)
+
+    def voicemail(self, caller):
+        self.set_up(caller.channel)
+        self.at(min(caller.plan.talk, 30), self.end_caller, caller,
+            'VoiceMail')
+
+    def dial_out(self, caller, number):
+        "Night service or overflow to a number outside the queues."
+        target = self.new_channel('PJSIP/trunk', caller.channel.linkedid,
+            caller_num=caller.plan.caller, context='from-internal',
+            exten=number)
+        self.at(3, self._connect_out, caller, target)
+
+    def _connect_out(self, caller, target):
+        if caller.done:
+            return
+        self.bridge(caller.channel, target)
+        caller.leg = AgentLeg(None, None, target, target)
+        self.at(caller.plan.talk, self.caller_hangs_up, caller)
+
+    def end_caller(self, caller, last_app, cause=CAUSE_NORMAL, linked=()):
+        """The caller's channel is gone and with it the whole call; the Cdr
+        comes once every channel of the call is, as in Asterisk."""
+        if caller.done:
+            return
+        caller.done = True
+        for timer in caller.timers:
+            self.cancel(timer)
+        self.hangup(caller.channel, cause)
+        for channel in linked:
+            self.hangup(channel)
+        self.cdr(caller.channel, last_app, answered=caller.channel.answered)
+        self.callers.pop(caller.channel.uniqueid, None)
+
+    # -- app_queue ----------------------------------------------------------
+
+    def join(self, caller, queue_name):
+        queue = self.queues[queue_name]
+        caller.queue, caller.joined = queue_name, self.now
+        ahead = [other for other in queue.waiting
+            if other.priority >= caller.priority]
+        queue.waiting.insert(len(ahead), caller)
+        # The dialplan answers before Queue() so that the caller hears music.
+        self.set_up(caller.channel)
+        caller.original_position = len(ahead) + 1
+        self.emit('QueueCallerJoin', caller.channel.headers(),
+            Queue=queue_name, Position=caller.original_position,
+            Count=len(queue.waiting))
+        caller.timers = [self.at(caller.plan.patience, self.abandon, caller)]
+        if queue.max_wait:
+            caller.timers.append(
+                self.at(queue.max_wait, self.queue_timeout, caller))
+        self.dispatch(queue)
+
+    def position(self, caller):
+        return self.queues[caller.queue].waiting.index(caller) + 1
+
+    def leave_queue(self, caller):
+        queue = self.queues[caller.queue]
+        position = self.position(caller)
+        queue.waiting.remove(caller)
+        self.emit('QueueCallerLeave', caller.channel.headers(),
+            Queue=queue.name, Count=len(queue.waiting), Position=position)
+
+    def abandon(self, caller):
+        if caller.done or caller.leg is not None:
+            return
+        self.cancel_ringing(caller)
+        self.emit('QueueCallerAbandon', caller.channel.headers(),
+            Queue=caller.queue, Position=self.position(caller),
+            OriginalPosition=caller.original_position,
+            HoldTime=int((self.now - caller.joined).total_seconds()))
+        self.leave_queue(caller)
+        self.end_caller(caller, 'Queue')
+        self.dispatch_all()
+
+    def queue_timeout(self, caller):
+        if caller.done or caller.leg is not None:
+            return
+        queue = self.queues[caller.queue]
+        self.cancel_ringing(caller)
+        self.leave_queue(caller)
+        for timer in caller.timers:
+            self.cancel(timer)
+        if queue.overflow in self.queues:
+            self.join(caller, queue.overflow)
+        elif queue.overflow == 'voicemail':
+            self.voicemail(caller)
+        elif queue.overflow:
+            self.dial_out(caller, queue.overflow)
+        else:
+            self.end_caller(caller, 'Queue')
+
+    def available(self, queue):
+        "Members who may ring now, lowest penalty first, in queue order."
+        members = []
+        for member in self.members.values():
+            membership = member.memberships.get(queue.name)
+            if (membership and not membership.paused and not member.in_call
+                    and not member.ringing and (member.wrap_until is None
+                        or member.wrap_until <= self.now)):
+                members.append((membership.penalty, membership.added, member))
+        if not members:
+            return []
+        best = min(penalty for penalty, _, _ in members)
+        return [member for penalty, _, member in sorted(
+            members, key=lambda item: item[:2]) if penalty == best]
+
+    def choose(self, queue, candidates, caller):
+        "Apply the queue strategy to the members of the best penalty."
+        preferred = [m for m in candidates if m.interface == caller.preferred]
+        if preferred:
+            return preferred
+        if queue.strategy == 'ringall':
+            return candidates
+        if queue.strategy == 'leastrecent':
+            return [min(candidates,
+                key=lambda m: m.last_call or dt.datetime.min)]
+        if queue.strategy == 'fewestcalls':
+            return [min(candidates,
+                key=lambda m: m.memberships[queue.name].calls)]
+        if queue.strategy == 'rrmemory':
+            ordered = sorted(candidates,
+                key=lambda m: m.memberships[queue.name].added)
+            after = [m for m in ordered
+                if m.memberships[queue.name].added >= queue.rr_next]
+            chosen = (after or ordered)[0]
+            queue.rr_next = chosen.memberships[queue.name].added + 1
+            return [chosen]
+        # linear: Asterisk keeps a position per caller (qe->linpos), so a
+        # retry after ring-no-answer moves on to the next member.
+        after = [m for m in candidates
+            if m.memberships[queue.name].added > caller.linear_position]
+        chosen = (after or candidates)[0]
+        caller.linear_position = chosen.memberships[queue.name].added
+        return [chosen]
+
+    def dispatch_all(self):
+        for queue in self.queues.values():
+            self.dispatch(queue)
+
+    def dispatch(self, queue):
+        "Offer waiting callers to free members (autofill: several at once)."
+        for caller in list(queue.waiting):
+            if caller.ringing:
+                continue
+            candidates = self.available(queue)
+            if not candidates:
+                return
+            for member in self.choose(queue, candidates, caller):
+                self.ring(caller, member)
+
+    def ring(self, caller, member):
+        linkedid = caller.channel.linkedid
+        local_two = None
+        local = member.interface.startswith('Local/')
+        if local:
+            dest, local_two = self.new_local(
+                member.interface[len('Local/'):].rsplit('/', 1)[0], linkedid,
+                caller.channel)
+        else:
+            dest = self.new_channel(member.interface, linkedid,
+                caller_num=caller.plan.caller, exten=caller.channel.exten)
+        self.emit('AgentCalled', caller.channel.headers(),
+            dest.headers('Dest'), Queue=caller.queue,
+            MemberName=member.name, Interface=member.interface)
+        # Behind a Local member, the ;2 half dials the phone afterwards.
+        phone = self.new_channel(member.state_interface, linkedid,
+            caller_num=caller.plan.caller, exten=local_two.exten) if local \
+            else dest
+        leg = AgentLeg(member, caller.queue, dest, phone, local_two,
+            called=self.now)
+        caller.ringing[member.interface] = leg
+        self.member_status(member, ringing=True)
+        plan = caller.plan
+        if member.interface in plan.no_answer or (
+                self.random.random() < member.no_answer_probability):
+            self.at(self.queues[caller.queue].timeout, self.ring_no_answer,
+                caller, leg)
+        else:
+            delay = plan.answer_delay.get(
+                member.interface, member.answer_delay)
+            self.at(delay, self.answer, caller, leg)
+
+    def drop_leg(self, leg, cause):
+        for channel in (leg.phone, leg.local_two, leg.dest):
+            if channel is not None:
+                self.hangup(channel, cause)
+
+    def cancel_ringing(self, caller, keep=None):
+        for interface, leg in list(caller.ringing.items()):
+            if leg is keep:
+                continue
+            self.drop_leg(leg, CAUSE_ELSEWHERE)
+            self.member_status(leg.member, ringing=False)
+            del caller.ringing[interface]
+
+    def ring_no_answer(self, caller, leg):
+        if caller.ringing.get(leg.member.interface) is not leg:
+            return
+        del caller.ringing[leg.member.interface]
+        if caller.preferred == leg.member.interface:
+            caller.preferred = None  # affinity is tried once, then the queue
+        self.emit('AgentRingNoAnswer', caller.channel.headers(),
+            leg.dest.headers('Dest'), Queue=leg.queue,
+            MemberName=leg.member.name, Interface=leg.member.interface,
+            RingTime=int((self.now - leg.called).total_seconds()))
+        self.drop_leg(leg, CAUSE_NORMAL)
+        self.member_status(leg.member, ringing=False)
+        queue = self.queues[leg.queue]
+        self.at(queue.retry, self.dispatch, queue)
+
+    def answer(self, caller, leg):
+        if caller.ringing.get(leg.member.interface) is not leg or caller.done:
+            return
+        self.cancel_ringing(caller, keep=leg)
+        caller.ringing.clear()
+        for channel in (leg.phone, leg.local_two, leg.dest):
+            if channel is not None:
+                self.set_up(channel)
+        member = leg.member
+        self.member_status(member, ringing=False, in_call=True)
+        caller.leg = leg
+        for timer in caller.timers:
+            self.cancel(timer)
+        held = int((self.now - caller.joined).total_seconds())
+        self.leave_queue(caller)
+        self.emit('AgentConnect', caller.channel.headers(),
+            leg.dest.headers('Dest'), Queue=leg.queue,
+            MemberName=member.name, Interface=member.interface,
+            HoldTime=held,
+            RingTime=int((self.now - leg.called).total_seconds()))
+        self.bridge(caller.channel, leg.dest)
+        if leg.local_two is not None:
+            self.bridge(leg.local_two, leg.phone)
+        self.plan_conversation(caller)
+        self.dispatch_all()
+
+    def plan_conversation(self, caller):
+        plan = caller.plan
+        for hold in plan.holds:
+            self.at(hold['at'], self.hold, caller, True)
+            self.at(hold['at'] + hold['duration'], self.hold, caller, False)
+        if plan.transfer:
+            kind = plan.transfer['kind']
+            step = self.blind_transfer if kind == 'blind' else (
+                self.attended_transfer)
+            self.at(plan.transfer['at'], step, caller, plan.transfer)
+        else:
+            caller.timers = [
+                self.at(plan.talk, self.caller_hangs_up, caller)]
+
+    def hold(self, caller, on):
+        leg = caller.leg
+        if caller.done or leg is None or leg.gone:
+            return
+        if on:
+            self.emit('Hold', leg.phone.headers(), MusicClass='default')
+        else:
+            self.emit('Unhold', leg.phone.headers())
+
+    def agent_complete(self, caller, leg, reason):
+        "app_queue's end of a member's call, and the member's release."
+        member = leg.member
+        if member is None:
+            return
+        self.emit('AgentComplete', caller.channel.headers(),
+            leg.dest.headers('Dest'), Queue=leg.queue,
+            MemberName=member.name, Interface=member.interface,
+            HoldTime=int(
+                (leg.dest.answered - caller.joined).total_seconds()),
+            TalkTime=int((self.now - leg.dest.answered).total_seconds()),
+            Reason=reason)
+        self.release(member, leg.queue)
+
+    def release(self, member, queue_name):
+        if not member.in_call:
+            return
+        member.last_call = self.now
+        membership = member.memberships.get(queue_name)
+        if membership:
+            membership.calls += 1
+        wrapup = self.queues[queue_name].wrapuptime if queue_name else 0
+        member.wrap_until = self.now + dt.timedelta(seconds=wrapup)
+        self.member_status(member, in_call=False)
+        if wrapup:
+            self.at(wrapup, self.dispatch_all)
+        self.dispatch_all()
+
+    def caller_hangs_up(self, caller):
+        "Normal end: the caller hangs up, the bridge and its legs follow."
+        if caller.done:
+            return
+        leg, linked = caller.leg, self.linked_channels(caller)
+        self.leave(caller.channel)
+        for channel in linked:
+            self.leave(channel)
+        if leg is not None:
+            self.agent_complete(caller, leg, 'caller')
+        self.end_caller(caller, 'Queue' if caller.queue else 'Dial',
+            linked=linked)
+
+    def linked_channels(self, caller):
+        "Every other live channel of the call (same Linkedid)."
+        return [channel for channel in list(self.channels.values())
+            if channel.linkedid == caller.channel.linkedid
+            and channel is not caller.channel]
+
+    # -- transfers ----------------------------------------------------------
+
+    def transferee(self, leg, caller):
+        "The channel on the far side of the agent's phone."
+        return leg.local_two if leg.local_two is not None else caller.channel
+
+    def blind_transfer(self, caller, transfer):
+        leg = caller.leg
+        if caller.done or leg is None:
+            return
+        transferee = self.transferee(leg, caller)
+        self.emit('BlindTransfer', {'Result': 'Success'},
+            leg.phone.headers('Transferer'), transferee.headers('Transferee'),
+            self.bridge_headers(leg.phone.bridge), IsExternal='No',
+            Context='from-internal', Extension=transfer['target'])
+        self.leave(transferee)
+        self.leave(leg.phone)
+        self.hangup(leg.phone)
+        self.agent_leaves(caller, leg)
+        target = self.target_channel(caller, transfer['target'])
+        self.at(transfer.get('ring', 2), self.target_answers, caller,
+            transferee, target, transfer)
+
+    def agent_leaves(self, caller, leg):
+        """The agent's phone is off the call.  app_queue notices only when it
+        dialled the phone itself; behind a Local channel it goes on counting
+        talk time until the caller hangs up (field research 2.4)."""
+        leg.gone = True
+        if leg.local_two is None:
+            self.agent_complete(caller, leg, 'transfer')
+            caller.leg = None
+        else:
+            self.release(leg.member, leg.queue)
+
+    def target_channel(self, caller, target):
+        device = f'PJSIP/{target}'
+        member = self.member_on_device(device)
+        if member is not None:
+            self.member_status(member, in_call=True)
+        return self.new_channel(device, caller.channel.linkedid,
+            caller_num=caller.plan.caller, exten=target)
+
+    def member_on_device(self, device):
+        for member in self.members.values():
+            if member.state_interface == device:
+                return member
+        return None
+
+    def target_answers(self, caller, transferee, target, transfer):
+        if caller.done:
+            return
+        self.bridge(transferee, target)
+        self.at(transfer.get('after', caller.plan.talk),
+            self.transferred_call_ends, caller, target)
+
+    def transferred_call_ends(self, caller, target):
+        self.caller_hangs_up(caller)
+        member = self.member_on_device(target.name.rsplit('-', 1)[0])
+        if member is not None:
+            self.release(member, None)
+
+    def attended_transfer(self, caller, transfer):
+        "Atxfer: the agent consults the target, then hands the caller over."
+        leg = caller.leg
+        if caller.done or leg is None:
+            return
+        original = leg.phone.bridge
+        one, two = self.new_local(f'{transfer["target"]}@from-internal',
+            caller.channel.linkedid, leg.phone)
+        target = self.target_channel(caller, transfer['target'])
+        self.leave(leg.phone)
+        self.at(transfer.get('ring', 2), self._consult, caller, leg,
+            (one, two, target), original, transfer)
+
+    def _consult(self, caller, leg, channels, original, transfer):
+        if caller.done:
+            return
+        one, two, target = channels
+        self.bridge(two, target)
+        consult = self.bridge(leg.phone, one)
+        self.at(transfer.get('consult', 10), self._complete_attended, caller,
+            leg, channels, (original, consult), transfer)
+
+    def _complete_attended(self, caller, leg, channels, bridges, transfer):
+        if caller.done:
+            return
+        one, two, target = channels
+        original, consult = bridges
+        transferee = self.transferee(leg, caller)
+        self.emit('AttendedTransfer', {'Result': 'Success'},
+            leg.phone.headers('OrigTransferer'),
+            {'Orig' + key: value for key, value in
+                self.bridge_headers(original).items()},
+            leg.phone.headers('SecondTransferer'),
+            {'Second' + key: value for key, value in
+                self.bridge_headers(consult).items()},
+            transferee.headers('Transferee'), one.headers('TransferTarget'),
+            DestType='Link', IsExternal='No')
+        self.leave(one)
+        self.hangup(leg.phone)
+        self.agent_leaves(caller, leg)
+        self.enter(original, one)
+        self.at(transfer.get('after', caller.plan.talk),
+            self.transferred_call_ends, caller, target)
+
+    # -- AMI actions on calls ------------------------------------------------
+
+    def channel_named(self, name):
+        for channel in self.channels.values():
+            if channel.name == name:
+                return channel
+        return None
+
+    def caller_of(self, channel):
+        for caller in self.callers.values():
+            if caller.channel.linkedid == channel.linkedid:
+                return caller
+        return None
+
+    def hangup_channel(self, name):
+        "AMI Hangup: end the call the channel belongs to."
+        channel = self.channel_named(name)
+        if channel is None:
+            return False
+        caller = self.caller_of(channel)
+        if caller is None:
+            self.hangup(channel)
+            self.cdr(channel, 'AppDial', answered=channel.answered)
+        elif caller.queue and caller in self.queues[caller.queue].waiting:
+            self.abandon(caller)
+        else:
+            self.caller_hangs_up(caller)
+        return True
+
+    def answered_call_of(self, name):
+        "The answered caller whose call has the channel ``name``, if any."
+        channel = self.channel_named(name)
+        caller = self.caller_of(channel) if channel else None
+        if caller is None or caller.leg is None or caller.leg.gone:
+            return None
+        return caller
+
+    def redirect(self, name, exten):
+        """AMI Redirect of the caller's channel to ``exten``: it leaves the
+        agent's bridge; Asterisk reports no transfer event for that."""
+        caller = self.answered_call_of(name)
+        if caller is None or caller.channel.name != name:
+            return False
+        leg = caller.leg
+        self.leave(caller.channel)
+        self.drop_leg(leg, CAUSE_NORMAL)
+        self.agent_complete(caller, leg, 'transfer')
+        caller.leg = None
+        target = self.target_channel(caller, exten)
+        self.at(2, self.target_answers, caller, caller.channel, target, {})
+        return True
+
+    def blind_transfer_action(self, name, exten):
+        "AMI BlindTransfer of the agent's phone channel."
+        caller = self.answered_call_of(name)
+        if caller is None or caller.leg.phone.name != name:
+            return False
+        self.blind_transfer(caller, {'target': exten})
+        return True
+
+    def atxfer(self, name, exten):
+        "AMI Atxfer from the agent's phone channel."
+        caller = self.answered_call_of(name)
+        if caller is None or caller.leg.phone.name != name:
+            return False
+        self.attended_transfer(caller, {'target': exten, 'consult': 10})
+        return True
+
+    def originate(self, device, exten='', application='', caller_id=''):
+        """AMI Originate: ``application`` (ChanSpy for a supervisor) runs on
+        the answered device; an ``exten`` is dialled out from it."""
+        channel = self.new_channel(device, caller_num=caller_id or device,
+            exten=exten or 's')
+        self.set_up(channel)
+        if application:
+            channel.variables['APP'] = application
+        elif exten:
+            plan = CallPlan(caller=caller_id or device, dnis=exten)
+            caller = Caller(channel, plan)
+            self.callers[channel.uniqueid] = caller
+            self.dial_out(caller, exten)
+        return channel

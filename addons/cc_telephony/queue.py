@@ -1,0 +1,250 @@
+"Queues (skill groups): how Asterisk distributes calls and what they need."
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, ModelSQL, ModelView, Unique, fields)
+from trytond.model.exceptions import ValidationError
+from trytond.pyson import Eval
+
+STRATEGIES = [
+    ('ringall', "Ring All"),
+    ('leastrecent', "Longest Idle"),
+    ('fewestcalls', "Fewest Calls"),
+    ('rrmemory', "Round Robin with Memory"),
+    ('linear', "Linear"),
+    ('skills_weighted', "Skills Weighted"),
+    ]
+NIGHT_KINDS = [
+    ('voicemail', "Voicemail"),
+    ('ivr', "IVR"),
+    ('queue', "Another Queue"),
+    ]
+BUSY_ACTIONS = [
+    ('queue', "Wait in Queue"),
+    ('callback', "Offer Callback"),
+    ('voicemail', "Voicemail"),
+    ]
+
+
+class Queue(DeactivableMixin, ModelSQL, ModelView):
+    "Queue"
+    __name__ = 'cc.queue'
+    __string__ = "Queue"
+    name = fields.Char("Name", required=True, translate=True)
+    code = fields.Char(
+        "Code", required=True,
+        help="The queue name in Asterisk (queues.conf section).")
+    pbx = fields.Many2One('cc.pbx', "PBX", ondelete='RESTRICT')
+    strategy = fields.Selection(
+        STRATEGIES, "Strategy", required=True,
+        help="Skills Weighted: the router picks the best skilled ready agent "
+        "(app_queue has no skills routing) and the queue rings linearly.")
+    priority = fields.Integer(
+        "Base Priority", required=True,
+        help="Queue priority every caller starts with.")
+    skills = fields.One2Many('cc.queue.skill', 'queue', "Required Skills")
+    members = fields.One2Many('cc.queue.member', 'queue', "Members")
+    service_level_seconds = fields.Integer(
+        "Service Level Threshold", required=True,
+        help="Seconds within which a call must be answered to count as "
+        "within service level.")
+    max_wait_seconds = fields.Integer(
+        "Maximum Wait",
+        help="Seconds after which a waiting caller leaves for the overflow "
+        "queue (0 or empty: no limit).")
+    overflow_queue = fields.Many2One(
+        'cc.queue', "Overflow Queue", ondelete='SET NULL',
+        domain=[('id', '!=', Eval('id', -1))],
+        help="Where callers go after the maximum wait or when no agent is "
+        "signed in.")
+    night_kind = fields.Selection(
+        NIGHT_KINDS, "Night Service", required=True,
+        help="What callers get outside opening hours.")
+    night_target = fields.Char(
+        "Night Target",
+        states={'invisible': Eval('night_kind') == 'queue'},
+        help="Voicemail box or IVR menu used outside opening hours.")
+    night_queue = fields.Many2One(
+        'cc.queue', "Night Queue", ondelete='SET NULL',
+        domain=[('id', '!=', Eval('id', -1))],
+        states={
+            'invisible': Eval('night_kind') != 'queue',
+            'required': Eval('night_kind') == 'queue',
+            })
+    busy_action = fields.Selection(
+        BUSY_ACTIONS, "When All Agents Are Busy", required=True,
+        help="VIP callers always wait for an agent.")
+    voicemail_box = fields.Char(
+        "Voicemail Box", help="Box used when callers choose voicemail.")
+    music_class = fields.Char("Music on Hold Class")
+    announcement = fields.Char(
+        "Announcement", help="Sound played to callers before queueing.")
+    wrapup_seconds = fields.Integer(
+        "Wrap-up Time", required=True,
+        help="After-call work seconds given to agents of this queue.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('code_unique', Unique(t, t.code),
+                'cc_telephony.msg_queue_code_unique'),
+            ]
+        cls._order.insert(0, ('name', 'ASC'))
+
+    @classmethod
+    def default_strategy(cls):
+        return 'rrmemory'
+
+    @classmethod
+    def default_priority(cls):
+        return 0
+
+    @classmethod
+    def default_service_level_seconds(cls):
+        return 20
+
+    @classmethod
+    def default_max_wait_seconds(cls):
+        return 300
+
+    @classmethod
+    def default_night_kind(cls):
+        return 'voicemail'
+
+    @classmethod
+    def default_busy_action(cls):
+        return 'queue'
+
+    @classmethod
+    def default_music_class(cls):
+        return 'default'
+
+    @classmethod
+    def default_wrapup_seconds(cls):
+        return 10
+
+    @classmethod
+    def validate_fields(cls, queues, field_names):
+        super().validate_fields(queues, field_names)
+        cls.check_durations(queues, field_names)
+
+    @classmethod
+    def check_durations(cls, queues, field_names=None):
+        names = {'service_level_seconds', 'max_wait_seconds',
+            'wrapup_seconds'}
+        if field_names and not (names & set(field_names)):
+            return
+        for queue in queues:
+            for name in sorted(names):
+                if (getattr(queue, name) or 0) < 0:
+                    raise ValidationError(gettext(
+                            'cc_telephony.msg_queue_negative_duration',
+                            queue=queue.rec_name,
+                            field=cls.__names__(name)['field']))
+
+    @classmethod
+    def by_codes(cls, codes):
+        "{code: queue id} of the given Asterisk queue names."
+        codes = {c for c in codes if c}
+        if not codes:
+            return {}
+        queues = cls.search([
+                ('code', 'in', list(codes)),
+                ('active', 'in', [True, False]),
+                ])
+        return {q.code: q.id for q in queues}
+
+    @classmethod
+    def routing_snapshot(cls):
+        "{code: routing.Queue} of the active queues (see routing.py)."
+        from .routing import Queue as RoutingQueue
+        snapshot = {}
+        for queue in cls.search([]):
+            snapshot[queue.code] = RoutingQueue(
+                code=queue.code,
+                name=queue.name,
+                strategy=queue.strategy,
+                priority=queue.priority,
+                skills={s.skill.code: (s.min_proficiency, s.weight)
+                    for s in queue.skills},
+                overflow=(queue.overflow_queue.code
+                    if queue.overflow_queue else None),
+                night_kind=queue.night_kind,
+                night_target=queue.night_target,
+                night_queue=(queue.night_queue.code
+                    if queue.night_queue else None),
+                busy_action=queue.busy_action,
+                voicemail_box=queue.voicemail_box,
+                announcement=queue.announcement,
+                calendar=queue.routing_calendar())
+        return snapshot
+
+    def routing_calendar(self):
+        "Object with is_open(moment) for routing; None: always open."
+        return None
+
+    def is_open(self, moment):
+        "Whether the queue takes calls at the naive UTC ``moment``."
+        return True
+
+
+class QueueSkill(ModelSQL, ModelView):
+    "Queue Required Skill"
+    __name__ = 'cc.queue.skill'
+    __string__ = "Queue Required Skill"
+    queue = fields.Many2One(
+        'cc.queue', "Queue", required=True, ondelete='CASCADE')
+    skill = fields.Many2One(
+        'cc.skill', "Skill", required=True, ondelete='RESTRICT')
+    min_proficiency = fields.Integer(
+        "Minimum Proficiency", required=True,
+        domain=[('min_proficiency', '>=', 1), ('min_proficiency', '<=', 5)],
+        help="1 (beginner) to 5 (expert).")
+    weight = fields.Integer(
+        "Weight", required=True,
+        help="How much this skill counts when ranking agents.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('skill_unique', Unique(t, t.queue, t.skill),
+                'cc_telephony.msg_queue_skill_unique'),
+            ]
+
+    @classmethod
+    def default_min_proficiency(cls):
+        return 1
+
+    @classmethod
+    def default_weight(cls):
+        return 1
+
+
+class QueueMember(ModelSQL, ModelView):
+    "Queue Member"
+    __name__ = 'cc.queue.member'
+    __string__ = "Queue Member"
+    queue = fields.Many2One(
+        'cc.queue', "Queue", required=True, ondelete='CASCADE')
+    agent = fields.Many2One(
+        'cc.agent', "Agent", required=True, ondelete='CASCADE')
+    penalty = fields.Integer(
+        "Penalty", required=True,
+        domain=[('penalty', '>=', 0)],
+        help="Lower penalties are rung first (Asterisk QueueAdd Penalty).")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('agent_unique', Unique(t, t.queue, t.agent),
+                'cc_telephony.msg_queue_member_unique'),
+            ]
+
+    @classmethod
+    def default_penalty(cls):
+        return 0

@@ -1,0 +1,402 @@
+"""Where an inbound call goes: the router's pure decision engine.
+
+No ORM, no I/O: the router service builds a :class:`Request` (who calls,
+what was dialled, when, and a snapshot of queues and agents) and
+:func:`decide` returns a :class:`Decision` whose :meth:`Decision.variables`
+are the channel variables the dialplan reads:
+
+``CC_ACTION``
+    ``queue`` (join ``CC_QUEUE``), ``callback`` (offer a callback, queue in
+    ``CC_QUEUE`` if declined), ``voicemail``, ``night`` (closed: night
+    service), ``ivr`` or ``reject``.
+``CC_QUEUE``, ``CC_PRIORITY``, ``CC_AGENT``, ``CC_ANNOUNCE``
+    Queue name, queue priority (higher first), preferred agent interface
+    (rung first) and sound played before queueing.
+``CC_TARGET``
+    Argument of the action: ``reject``, ``voicemail`` or the extension of an
+    IVR menu; empty when the caller is queued. ``CC_MAILBOX`` names the
+    voicemail box when one is configured.
+``CC_REASON``
+    Comma-separated codes of the rules that fired (``blacklist``, ``vip``,
+    ``affinity`` …); the sentences of ``Decision.explanation`` say the same
+    for people and are stored on the call.
+
+Rules, in order: the dialled number selects a service and its queue;
+blacklisted callers are rejected or sent to an IVR; outside opening hours
+(holidays included, through the queue's calendar) callers get the night
+service; red-list and VIP callers get a higher priority; the agent who last
+served the caller is preferred if ready; queues that need skills prefer the
+best skilled ready agent; when no suitable agent is ready callers are offered
+a callback or voicemail, except VIP callers who always reach a human.
+"""
+import datetime as dt
+from dataclasses import dataclass, field
+IDLE_STATES = ('logged_out',)
+VARIABLES = ('CC_ACTION', 'CC_QUEUE', 'CC_PRIORITY', 'CC_AGENT',
+    'CC_ANNOUNCE', 'CC_TARGET', 'CC_REASON')
+
+
+@dataclass(frozen=True)
+class Caller:
+    "What ``cc.caller.identify`` says about the calling number."
+    number: str | None = None
+    region: str | None = None
+    party_ids: tuple = ()
+    list_status: str | None = None  # 'black', 'red' or None
+    routing_priority: int = 0
+    vip: bool = False
+
+    @classmethod
+    def from_identify(cls, info):
+        return cls(
+            number=info.get('number'),
+            region=info.get('region'),
+            party_ids=tuple(p['id'] for p in info.get('parties', [])),
+            list_status=info.get('list_status'),
+            routing_priority=info.get('routing_priority') or 0,
+            vip=bool(info.get('vip')))
+
+
+@dataclass(frozen=True)
+class Service:
+    "A dialled number (DNIS) and the service it stands for."
+    number: str
+    name: str
+    queue: str
+    priority: int = 0
+    announcement: str | None = None
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue as routing sees it.
+
+    ``skills`` maps a required skill code to (minimum proficiency, weight).
+    ``calendar`` is anything with ``is_open(moment)`` (a BusinessCalendar);
+    None means always open.
+    """
+    code: str
+    name: str = ''
+    strategy: str = 'rrmemory'
+    priority: int = 0
+    skills: dict = field(default_factory=dict)
+    overflow: str | None = None
+    night_kind: str = 'voicemail'  # 'voicemail', 'ivr' or 'queue'
+    night_target: str | None = None
+    night_queue: str | None = None
+    busy_action: str = 'queue'  # 'queue', 'callback' or 'voicemail'
+    voicemail_box: str | None = None
+    announcement: str | None = None
+    calendar: object = None
+
+    def is_open(self, moment):
+        return self.calendar is None or bool(self.calendar.is_open(moment))
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent's live state, skills ({code: proficiency 1-5}) and queue
+    memberships ({queue code: penalty})."""
+    interface: str
+    state: str = 'logged_out'
+    skills: dict = field(default_factory=dict)
+    queues: dict = field(default_factory=dict)
+    state_since: dt.datetime | None = None
+    name: str = ''
+
+    @property
+    def label(self):
+        return f'{self.name} ({self.interface})' if self.name else (
+            self.interface)
+
+
+@dataclass(frozen=True)
+class Policy:
+    "Settings that are not per queue."
+    default_queue: str | None = None
+    blacklist_action: str = 'reject'  # 'reject' or 'ivr'
+    blacklist_ivr: str | None = None
+    red_list_boost: int = 5
+    vip_boost: int = 10
+    affinity_days: int = 30
+
+
+@dataclass(frozen=True)
+class Request:
+    caller: Caller
+    dnis: str
+    now: dt.datetime
+    queues: dict = field(default_factory=dict)      # {code: Queue}
+    services: dict = field(default_factory=dict)  # {dnis: Service}
+    agents: tuple = ()          # (Agent, …)
+    last_agent: str | None = None       # interface of the caller's last agent
+    last_agent_at: dt.datetime | None = None
+    policy: Policy = field(default_factory=Policy)
+
+
+@dataclass
+class Decision:
+    action: str = 'queue'
+    queue: str | None = None
+    priority: int = 0
+    agent: str | None = None
+    announce: str | None = None
+    target: str | None = None
+    mailbox: str | None = None
+    service: str | None = None
+    reasons: list = field(default_factory=list)
+    explanation: list = field(default_factory=list)
+
+    def because(self, code, sentence):
+        if code not in self.reasons:
+            self.reasons.append(code)
+        self.explanation.append(sentence)
+
+    def variables(self):
+        "Channel variables for the dialplan (all of them, '' when unset)."
+        values = {
+            'CC_ACTION': self.action,
+            'CC_QUEUE': self.queue or '',
+            'CC_PRIORITY': str(self.priority),
+            'CC_AGENT': self.agent or '',
+            'CC_ANNOUNCE': self.announce or '',
+            'CC_TARGET': self.target or '',
+            'CC_REASON': ','.join(self.reasons),
+            }
+        if self.mailbox:
+            values['CC_MAILBOX'] = self.mailbox
+        return values
+
+    def as_dict(self):
+        "What the call record keeps of the decision."
+        return {
+            'action': self.action,
+            'queue': self.queue,
+            'priority': self.priority,
+            'agent': self.agent,
+            'target': self.target,
+            'reason': ','.join(self.reasons),
+            'explanation': list(self.explanation),
+            'service': self.service,
+            }
+
+
+def decide(request):
+    "Return the Decision for ``request``; never raises on missing data."
+    decision = Decision()
+    queue = _select_queue(request, decision)
+    if queue is None:
+        return _unroutable(decision)
+    if request.caller.list_status == 'black':
+        return _blacklisted(request, decision)
+    if not queue.is_open(request.now):
+        queue = _night_service(request, queue, decision)
+        if queue is None:
+            return decision
+    _set_priority(request, queue, decision)
+    _choose_agent(request, queue, decision)
+    return decision
+
+
+def _select_queue(request, decision):
+    "The dialled number's service, else the default queue."
+    service = request.services.get(request.dnis)
+    if service is not None:
+        decision.service = service.number
+        decision.announce = service.announcement
+        decision.because('service', f'Dialled {service.number}: service '
+            f'"{service.name}", queue {service.queue}.')
+        code = service.queue
+    else:
+        code = request.policy.default_queue
+        if code:
+            decision.because('default_queue', f'Dialled number '
+                f'{request.dnis or "(none)"} is not a known service: '
+                f'default queue {code}.')
+    queue = request.queues.get(code) if code else None
+    if queue is not None:
+        decision.queue = queue.code
+        decision.announce = decision.announce or queue.announcement
+    return queue
+
+
+def _unroutable(decision):
+    "Nowhere to queue: voicemail rather than a silent hang-up."
+    decision.action = 'voicemail'
+    decision.target = 'voicemail'
+    decision.because('no_queue', 'No queue serves this number: voicemail.')
+    return decision
+
+
+def _blacklisted(request, decision):
+    policy = request.policy
+    decision.queue, decision.announce, decision.priority = None, None, 0
+    if policy.blacklist_action == 'ivr' and policy.blacklist_ivr:
+        decision.action, decision.target = 'ivr', policy.blacklist_ivr
+        decision.because('blacklist', f'Caller {request.caller.number} is '
+            f'blacklisted: sent to IVR {policy.blacklist_ivr}.')
+    else:
+        decision.action, decision.target = 'reject', 'reject'
+        decision.because('blacklist', f'Caller {request.caller.number} is '
+            'blacklisted: rejected.')
+    return decision
+
+
+def _night_service(request, queue, decision):
+    """The closed queue's night service; return the queue to continue
+    routing in (a night queue that is open) or None when decided."""
+    decision.action = 'night'
+    decision.agent = None
+    if queue.night_kind == 'queue' and queue.night_queue:
+        night = request.queues.get(queue.night_queue)
+        if night is not None and night.is_open(request.now):
+            decision.queue = night.code
+            decision.announce = night.announcement or decision.announce
+            decision.because('closed', f'Queue {queue.code} is closed: '
+                f'night service queue {night.code}.')
+            return night
+    decision.queue = None
+    if queue.night_kind == 'ivr' and queue.night_target:
+        decision.target = queue.night_target
+        decision.because('closed', f'Queue {queue.code} is closed: night '
+            f'service IVR {queue.night_target}.')
+    else:
+        decision.target = 'voicemail'
+        decision.mailbox = (queue.night_target if queue.night_kind ==
+            'voicemail' else None) or queue.voicemail_box
+        decision.because('closed', f'Queue {queue.code} is closed: night '
+            'service voicemail.')
+    return None
+
+
+def _set_priority(request, queue, decision):
+    caller, policy = request.caller, request.policy
+    service = request.services.get(decision.service or '')
+    priority = queue.priority + (service.priority if service else 0)
+    if caller.routing_priority:
+        priority += caller.routing_priority
+        decision.because('tier', f'Customer tier adds '
+            f'{caller.routing_priority} to the priority.')
+    if caller.list_status == 'red':
+        priority += policy.red_list_boost
+        decision.because('red_list', f'Caller is on the red list: priority '
+            f'raised by {policy.red_list_boost}.')
+    if caller.vip:
+        priority += policy.vip_boost
+        decision.because('vip', f'VIP caller: priority raised by '
+            f'{policy.vip_boost} and sent straight to an agent.')
+    decision.priority = priority
+
+
+def _members(request, queue):
+    return [a for a in request.agents if queue.code in a.queues]
+
+
+def _qualified(agent, queue):
+    return all(agent.skills.get(skill, 0) >= minimum
+        for skill, (minimum, _) in queue.skills.items())
+
+
+def _skill_score(agent, queue):
+    return sum(weight * agent.skills.get(skill, 0)
+        for skill, (_, weight) in queue.skills.items())
+
+
+def _choose_agent(request, queue, decision):
+    """Prefer an agent, or divert when nobody suitable is ready."""
+    if decision.action != 'night':
+        decision.action = 'queue'
+    members = _members(request, queue)
+    if not members:
+        decision.because('pbx_distribution', f'No member of {queue.code} '
+            'is known here: the PBX distributes the call.')
+        return
+    qualified = [a for a in members if _qualified(a, queue)]
+    ready = [a for a in qualified if a.state == 'ready']
+    if _prefer_last_agent(request, queue, decision, qualified):
+        return
+    if ready:
+        _prefer_best(request, queue, decision, ready)
+        return
+    signed_in = [a for a in qualified if a.state not in IDLE_STATES]
+    if not signed_in and _overflow(request, queue, decision):
+        return
+    _all_busy(request, queue, decision, signed_in)
+
+
+def _prefer_last_agent(request, queue, decision, qualified):
+    last, when = request.last_agent, request.last_agent_at
+    if not last:
+        return False
+    limit = dt.timedelta(days=request.policy.affinity_days)
+    if when is not None and request.now - when > limit:
+        return False
+    agent = next((a for a in qualified if a.interface == last), None)
+    if agent is None:
+        decision.explanation.append(f'Last agent {last} cannot take '
+            f'{queue.code} calls: no affinity.')
+        return False
+    if agent.state != 'ready':
+        decision.explanation.append(f'Last agent {agent.label} is '
+            f'{agent.state.replace("_", " ")}: not waiting for them.')
+        return False
+    decision.agent = agent.interface
+    decision.because('affinity', f'{agent.label} served this caller '
+        'recently and is ready: preferred.')
+    return True
+
+
+def _prefer_best(request, queue, decision, ready):
+    """Pick an agent when the PBX cannot: for skills (app_queue has no
+    skills routing) and for VIP callers (a human at once)."""
+    if not (queue.skills or queue.strategy == 'skills_weighted'
+            or request.caller.vip):
+        return
+    # Best skills first, then lowest penalty, then longest idle.
+    far_past = dt.datetime.min
+    best = min(ready, key=lambda a: (
+            -_skill_score(a, queue), a.queues.get(queue.code, 0),
+            a.state_since or far_past, a.interface))
+    decision.agent = best.interface
+    if queue.skills:
+        skills = ', '.join(f'{s} {best.skills.get(s, 0)}'
+            for s in sorted(queue.skills))
+        decision.because('skills', f'{best.label} is the best skilled ready '
+            f'agent ({skills}).')
+    else:
+        decision.because('longest_idle', f'{best.label} is the longest '
+            'idle ready agent.')
+
+
+def _overflow(request, queue, decision):
+    "Nobody signed in: send to the overflow queue if it can take calls."
+    target = request.queues.get(queue.overflow) if queue.overflow else None
+    if target is None or not target.is_open(request.now):
+        return False
+    decision.queue = target.code
+    decision.because('overflow', f'No agent of {queue.code} is signed in: '
+        f'overflow to {target.code}.')
+    ready = [a for a in _members(request, target)
+        if _qualified(a, target) and a.state == 'ready']
+    if ready:
+        _prefer_best(request, target, decision, ready)
+    return True
+
+
+def _all_busy(request, queue, decision, signed_in):
+    if not signed_in:
+        why = f'No agent of {queue.code} is signed in'
+    else:
+        why = f'All {len(signed_in)} suitable agents of {queue.code} are busy'
+    if request.caller.vip:
+        decision.explanation.append(f'{why}: VIP caller waits for an agent.')
+        return
+    if queue.busy_action == 'callback':
+        decision.action = 'callback'
+        decision.because('busy', f'{why}: callback offered.')
+    elif queue.busy_action == 'voicemail':
+        decision.action, decision.target = 'voicemail', 'voicemail'
+        decision.mailbox = queue.voicemail_box
+        decision.because('busy', f'{why}: voicemail.')
+    else:
+        decision.because('busy', f'{why}: caller waits in queue.')

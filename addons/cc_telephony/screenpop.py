@@ -1,0 +1,346 @@
+"""Screen pop: when a call connects to an agent, the agent's web client
+opens the caller's customer 360, a chooser or a new-customer form.
+
+The bridge calls ``on_bridge_event`` for every AMI event; at AgentConnect
+it stores the connection through ``cc.call.agent_connected`` (also exposed
+over RPC), which keeps the live call record right and publishes the pop
+with ``publish_pop``. See doc/screenpop.rst for the delivery paths (bus on
+PostgreSQL, polling on SQLite) and what happens with several tabs or an
+agent who is not logged in.
+"""
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+
+from trytond.bus import Bus
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import PYSONEncoder
+from trytond.rpc import RPC
+from trytond.transaction import Transaction, without_check_access
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+# A pop is worth showing only while the call is likely still ringing or
+# just answered; the bus replays cached messages at every client (re)login.
+POP_SECONDS = 30
+# Pops kept for the polling clients and as a trace.
+KEEP_SECONDS = 3600
+
+
+def pop_message(call_values):
+    "The bus message of a pop (see doc/screenpop.rst for its keys)."
+    message = {
+        'type': 'cc_screen_pop',
+        'expires': int(time.time()) + POP_SECONDS,
+        'model': 'party.party',
+        'call_id': call_values['call_id'],
+        'number': call_values.get('number'),
+        'ivr_path': call_values.get('ivr_path'),
+        'wait_seconds': call_values.get('wait_seconds'),
+        'queue': call_values.get('queue'),
+        }
+    candidates = call_values.get('candidates') or []
+    if call_values.get('party'):
+        message['res_id'] = call_values['party']
+    elif len(candidates) > 1:
+        message['candidates'] = list(candidates)
+    else:
+        message['new_number'] = call_values.get('number') or ''
+    return message
+
+
+def publish_pop(agent_user_id, call_values):
+    """Send a screen pop to a user, in the current transaction.
+
+    ``call_values``: call_id, party (the one match, or None), candidates
+    (party ids), number, ivr_path, wait_seconds, queue (name). The bus
+    message goes out at commit (PostgreSQL NOTIFY is transactional); the
+    cc.screen.pop row serves clients that poll (SQLite has no channels)
+    and the res.notification stays for an agent who was not looking."""
+    pool = Pool()
+    ScreenPop = pool.get('cc.screen.pop')
+    message = pop_message(call_values)
+    with without_check_access():
+        pop, = ScreenPop.create([{
+                    'user': agent_user_id,
+                    'call': call_values['call_id'],
+                    'message': json.dumps(message),
+                    'expires': dt.datetime.fromtimestamp(
+                        message['expires'], dt.timezone.utc).replace(
+                        tzinfo=None),
+                    'notification': _notify(agent_user_id, message).id,
+                    }])
+    # The row id lets a client that gets both the bus message and the
+    # polled row show the pop once.
+    message['pop_id'] = pop.id
+    Bus.publish(f'user:{agent_user_id}', message)
+    return message
+
+
+def _notify(user_id, message):
+    "A res.notification that opens what the pop opens."
+    pool = Pool()
+    Notification = pool.get('res.notification')
+    ModelData = pool.get('ir.model.data')
+    label = gettext('cc_telephony.msg_screen_pop_label',
+        number=message.get('number') or '?')
+    parts = []
+    if message.get('queue'):
+        parts.append(message['queue'])
+    if message.get('ivr_path'):
+        parts.append(gettext('cc_telephony.msg_screen_pop_ivr',
+                path=message['ivr_path']))
+    if message.get('wait_seconds') is not None:
+        parts.append(gettext('cc_telephony.msg_screen_pop_wait',
+                seconds=int(message['wait_seconds'])))
+    values = {'user': user_id, 'label': label,
+        'description': ' · '.join(parts), 'icon': 'tryton-party'}
+    if message.get('res_id'):
+        values.update(model='party.party',
+            records=json.dumps([message['res_id']]))
+    elif message.get('candidates'):
+        values.update(model='party.party',
+            records=json.dumps(message['candidates']))
+    else:
+        # A new customer with the caller's number filled in.
+        values.update(action=ModelData.get_id('party', 'act_party_form'),
+            action_value=json.dumps({
+                    'pyson_context': PYSONEncoder().encode(
+                        {'cc_new_number': message.get('new_number')}),
+                    }))
+    notification, = Notification.create([values])
+    return notification
+
+
+class ScreenPop(ModelSQL):
+    "Screen Pop"
+    __name__ = 'cc.screen.pop'
+    user = fields.Many2One(
+        'res.user', "User", required=True, ondelete='CASCADE')
+    call = fields.Many2One('cc.call', "Call", ondelete='CASCADE')
+    message = fields.Text("Message", required=True)
+    expires = fields.DateTime("Expires", required=True)
+    notification = fields.Many2One(
+        'res.notification', "Notification", ondelete='SET NULL')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.user, Index.Equality()), (t.id, Index.Range())))
+        cls.__rpc__.update({
+                'mode': RPC(),
+                'poll': RPC(),
+                })
+
+    @classmethod
+    def mode(cls):
+        "'bus' when the database has channels, else 'poll' (SQLite)."
+        return 'bus' if Transaction().database.has_channel() else 'poll'
+
+    @classmethod
+    def poll(cls, last_id=None):
+        """Pops of the current user after ``last_id`` that have not
+        expired: {'last_id', 'messages'}. Without ``last_id`` only the
+        current last id is returned, so a new session replays nothing."""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        user = Transaction().user
+        if last_id is None:
+            cursor.execute(*table.select(table.id,
+                    where=table.user == user,
+                    order_by=[table.id.desc], limit=1))
+            row = cursor.fetchone()
+            return {'last_id': row[0] if row else 0, 'messages': []}
+        cursor.execute(*table.select(table.id, table.message,
+                where=(table.user == user) & (table.id > int(last_id))
+                & (table.expires > utcnow()),
+                order_by=[table.id.asc]))
+        messages = []
+        for pop_id, text in cursor:
+            message = json.loads(text)
+            message['pop_id'] = pop_id
+            messages.append(message)
+            last_id = pop_id
+        return {'last_id': last_id, 'messages': messages}
+
+    @classmethod
+    def clean(cls):
+        "Drop pops older than KEEP_SECONDS (their notifications stay)."
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.delete(where=table.expires < (
+                    utcnow() - dt.timedelta(seconds=KEEP_SECONDS))))
+
+
+class Call(metaclass=PoolMeta):
+    __name__ = 'cc.call'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__rpc__.update({
+                'agent_connected': RPC(readonly=False),
+                })
+
+    @classmethod
+    def agent_connected(cls, connections, pbx=None):
+        """Record that calls connected to agents and pop their screens.
+
+        Each connection is a dict with uniqueid, linkedid, direction,
+        caller_raw, dnis, enter_time, queue (code), interface (of the
+        agent), answer_time, wait_seconds and ivr_path. The live call is
+        created (or completed) here so that it is right whether or not the
+        agent is logged in; the tracker's final fact completes it later
+        through ingest_facts. Returns the call ids."""
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        ModelAccess.check(cls.__name__, 'create')
+        with without_check_access():
+            return cls._agent_connected(connections, pbx)
+
+    @classmethod
+    def _agent_connected(cls, connections, pbx):
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        Queue = pool.get('cc.queue')
+        ScreenPop = pool.get('cc.screen.pop')
+        agents = Agent.by_interface(c['interface'] for c in connections)
+        queues = Queue.by_codes(c.get('queue') for c in connections)
+        calls = []
+        for connection in connections:
+            values = cls._connection_values(connection, agents, queues)
+            calls.append(cls._store_connection(connection, values, pbx))
+        for call, connection in zip(calls, connections):
+            agent = Agent(agents[connection['interface']]) if (
+                connection['interface'] in agents) else None
+            if agent and agent.user:
+                publish_pop(agent.user.id, call._screen_pop_values())
+            else:
+                logger.info('no user to pop call %s to (%s)', call.id,
+                    connection['interface'])
+        ScreenPop.clean()
+        return [c.id for c in calls]
+
+    @classmethod
+    def _connection_values(cls, connection, agents, queues):
+        return {
+            'agent': agents.get(connection['interface']),
+            'answer_time': connection.get('answer_time'),
+            'queue': queues.get(connection.get('queue')),
+            'queue_code': connection.get('queue') or None,
+            'ivr_path': connection.get('ivr_path') or None,
+            'wait_seconds': float(connection.get('wait_seconds') or 0),
+            }
+
+    @classmethod
+    def _store_connection(cls, connection, values, pbx):
+        "Create the live call or bring the known one up to date."
+        from .call import changed_values
+        existing = cls._by_uniqueid([connection['uniqueid']])
+        call = existing.get(connection['uniqueid'])
+        if call is None:
+            direction = connection.get('direction') or 'inbound'
+            values.update(cls._caller_values(connection.get('caller_raw'),
+                    connection.get('dnis'), direction))
+            values.update({
+                    'uniqueid': connection['uniqueid'],
+                    'linkedid': connection.get('linkedid')
+                    or connection['uniqueid'],
+                    'direction': direction,
+                    'dnis': connection.get('dnis') or None,
+                    'enter_time': connection.get('enter_time'),
+                    'pbx': pbx,
+                    })
+            call, = cls.create([values])
+            return call
+        if call.answer_time:
+            # A transfer target connects later: the call was answered at
+            # the first connection, and the figures of the first wait stay.
+            for name in ('answer_time', 'wait_seconds', 'queue',
+                    'queue_code'):
+                values.pop(name)
+        for name in ('ivr_path', 'queue', 'queue_code'):
+            if name in values and not values[name]:
+                del values[name]
+        values = changed_values(call, values)
+        if values:
+            cls.write([call], values)
+        return call
+
+    def _screen_pop_values(self):
+        return {
+            'call_id': self.id,
+            'party': self.party.id if self.party else None,
+            'candidates': [p.id for p in self.candidates],
+            'number': self.caller_number or self.caller_raw,
+            'ivr_path': self.ivr_path,
+            'wait_seconds': self.wait_seconds,
+            'queue': self.queue.rec_name if self.queue else None,
+            }
+
+
+# -- bridge side -----------------------------------------------------------
+
+def on_bridge_event(link, event):
+    """Called by the bridge for each AMI event once the tracker has it: at
+    AgentConnect, store the connection at once (not at the next flush)
+    so that the pop reaches the agent while the call is fresh."""
+    if event.get('Event') != 'AgentConnect':
+        return
+    connection = connection_of(link.tracker, event)
+    if connection is None:
+        return
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(link.executor, store_connection,
+        link.database, link.settings['id'], connection)
+    future.add_done_callback(_log_failure)
+
+
+def connection_of(tracker, event):
+    "The agent_connected dict of an AgentConnect the tracker followed."
+    from .tracker import event_time
+    call = tracker.channel_call.get(event.get('Uniqueid'))
+    if call is None:
+        return None
+    when = event_time(event) or tracker.now
+    wait = (when - call.join_time).total_seconds() if call.join_time else (
+        float(event.get('HoldTime') or 0))
+    return {
+        'uniqueid': call.uniqueid,
+        'linkedid': call.linkedid,
+        'direction': call.direction,
+        'caller_raw': call.caller_raw,
+        'dnis': call.dnis,
+        'enter_time': call.enter_time,
+        'queue': event.get('Queue'),
+        'interface': event.get('Interface'),
+        'answer_time': when,
+        'wait_seconds': round(max(wait, 0.0), 3),
+        'ivr_path': call.ivr_path,
+        }
+
+
+def store_connection(database, pbx_id, connection):
+    "Run agent_connected in its own transaction (bridge worker thread)."
+    with database._transaction() as transaction:
+        database.pool.get('cc.call').agent_connected(
+            [connection], pbx=pbx_id)
+        transaction.commit()
+
+
+def _log_failure(future):
+    error = future.exception()
+    if error is not None:
+        # The call itself is not lost: its final fact is spooled and
+        # stored by the bridge; only the live pop is.
+        logger.warning('screen pop not stored: %s', error)

@@ -1,0 +1,287 @@
+"""End to end: the PBX simulator asks the router (its own process) over
+FastAGI where each call goes, and the bridge (its own process) follows the
+simulator over AMI and writes into a SQLite test database; the test then
+reads the call records, legs and agent intervals straight from the database.
+
+Slow (a database is built): run on its own with
+``.venv/bin/python -m pytest addons/cc_telephony/tests/test_e2e_pbx.py``.
+"""
+import asyncio
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from ccsuite import config, testing
+from trytond.modules.cc_telephony.pbxsim import scenario
+from trytond.modules.cc_telephony.pbxsim.server import AMIServer
+
+ALICE, BOB = 'PJSIP/1001', 'PJSIP/1002'
+VIP, KNOWN, BLOCKED = '13800000001', '13800000002', '13900000009'
+QUEUE = {'name': 'sales', 'strategy': 'linear', 'timeout': 15, 'retry': 2}
+SETTLE_TIMEOUT = 30
+
+
+def setup_database(database, ami_port, agi_port):
+    "Queue, agents, customers, lists and the PBX (run in a child process)."
+    from ccsuite import session
+    with session.transaction(database) as pool:
+        ModelData = pool.get('ir.model.data')
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        Party = pool.get('party.party')
+        sales, = Queue.create([{'name': "Sales", 'code': 'sales',
+                    'strategy': 'linear', 'busy_action': 'callback'}])
+        Agent.create([{'interface': interface, 'wrapup_seconds': 10,
+                    'memberships': [('create', [{'queue': sales.id}])]}
+                for interface in (ALICE, BOB)])
+        pool.get('cc.dnis').create([{'number': '95588', 'service': "Sales",
+                    'queue': sales.id}])
+        pool.get('cc.pbx').create([{'name': "Simulator", 'code': 'sim',
+                    'ami_port': ami_port, 'ami_username': 'cc',
+                    'ami_secret': 'secret', 'agi_port': agi_port}])
+        Party.create([{'name': name, 'cc_tier': tier,
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'mobile', 'value': number}])],
+                    } for name, number, tier in [
+                    ("VIP 客户", VIP, ModelData.get_id('cc_base', 'tier_vip')),
+                    ("普通客户", KNOWN, None)]])
+        pool.get('cc.list.entry').create([{'list_type': 'black',
+                    'number': BLOCKED, 'reason': "骚扰电话",
+                    'valid_from': dt.datetime(2020, 1, 1)}])
+
+
+def call(when, caller, **plan):
+    return {'at': when, 'do': 'call', 'caller': caller, **plan}
+
+
+def pause(when, agent, reason=None):
+    step = {'at': when, 'do': 'pause' if reason else 'unpause',
+        'agent': agent}
+    if reason:
+        step['reason'] = reason
+    return step
+
+
+# (simulated seconds, script steps, live states expected in the database
+# once the bridge has caught up, before the next step).
+DAY = [
+    (5, [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
+            {'at': 0, 'do': 'login', 'queue': 'sales', 'agent': BOB}],
+        {ALICE: 'ready', BOB: 'ready'}),
+    # A VIP: priority and the longest idle agent (a tie: first interface).
+    (95, [call(10, VIP, talk=60)], {ALICE: 'ready', BOB: 'ready'}),
+    # Alice lets it ring out; Bob answers.
+    (195, [call(100, KNOWN, talk=50, no_answer=[ALICE])],
+        {ALICE: 'ready', BOB: 'ready'}),
+    # The VIP again: Alice served them, is ready, so she is preferred.
+    (295, [call(200, VIP, talk=30)], {ALICE: 'ready', BOB: 'ready'}),
+    (395, [call(300, BLOCKED)], {ALICE: 'ready', BOB: 'ready'}),
+    (405, [pause(400, ALICE, 'meal'), pause(400, BOB, 'meeting')],
+        {ALICE: 'not_ready', BOB: 'not_ready'}),
+    # Nobody ready: a callback is offered; the caller waits, then hangs up.
+    (495, [call(410, '13700000004', patience=20)],
+        {ALICE: 'not_ready', BOB: 'not_ready'}),
+    (595, [pause(500, ALICE), pause(500, BOB)],
+        {ALICE: 'ready', BOB: 'ready'}),
+    (795, [call(600, '13700000005', transfer={'kind': 'blind', 'at': 20,
+                    'target': '2000', 'after': 40})],
+        {ALICE: 'ready', BOB: 'ready'}),
+    ]
+
+
+def wait_for_port(port, timeout=60):
+    testing.wait_until(lambda: _accepts(port), timeout,
+        message=f'port {port} listening')
+
+
+def _accepts(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(('127.0.0.1', port)) == 0
+
+
+class ScriptedDayTestCase(unittest.TestCase):
+    "A scripted day through simulator, router, bridge and database"
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.database = testing.TestDatabase(
+            testing.unique_database_name('cc_tel_e2e'),
+            modules=['cc_telephony']).create()
+        cls.spool = tempfile.TemporaryDirectory()
+        cls.ami_port, cls.agi_port = testing.free_port(), testing.free_port()
+        env = config.environ()
+        subprocess.run([sys.executable, '-c',
+                'import sys; from trytond.modules.cc_telephony.tests.'
+                'test_e2e_pbx import setup_database; '
+                'setup_database(sys.argv[1], int(sys.argv[2]), '
+                'int(sys.argv[3]))',
+                cls.database.name, str(cls.ami_port), str(cls.agi_port)],
+            check=True, env=env, cwd=config.ROOT)
+        cls.logs = []
+        cls.router = cls.service('router', '--listen',
+            f'127.0.0.1:{cls.agi_port}')
+        # The simulator's clock jumps: only event times may move the
+        # bridge's clock (--clock-speed 0).
+        cls.bridge = cls.service('bridge', '--spool-dir', cls.spool.name,
+            '--flush-interval', '0.1', '--clock-speed', '0')
+        wait_for_port(cls.agi_port)
+
+    @classmethod
+    def service(cls, name, *args):
+        log = tempfile.NamedTemporaryFile('w+', suffix=f'-{name}.log')
+        cls.logs.append(log)
+        return subprocess.Popen([sys.executable, '-m',
+                f'trytond.modules.cc_telephony.{name}', '-c',
+                str(config.CONFIG_FILE), '-d', cls.database.name, *args],
+            env=config.environ(), cwd=config.ROOT, stdout=log,
+            stderr=subprocess.STDOUT)
+
+    @classmethod
+    def tearDownClass(cls):
+        for process in (cls.router, cls.bridge):
+            process.terminate()
+            process.wait(10)
+        cls.spool.cleanup()
+        cls.database.drop()
+        for log in cls.logs:
+            log.close()
+
+    def query(self, sql, *params):
+        return self.database.query(sql, *params)
+
+    def live_states(self):
+        return dict(self.query('SELECT interface, state FROM cc_agent'))
+
+    async def settle(self, expected):
+        "Wait until the bridge has written the states the step leads to."
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while self.live_states() != expected:
+            if time.monotonic() > deadline:
+                self.fail(f'live states {self.live_states()} != {expected}'
+                    + self.service_logs())
+            await asyncio.sleep(0.05)
+
+    def service_logs(self):
+        text = ''
+        for log in self.logs:
+            log.seek(0)
+            text += f'\n--- {log.name}\n' + log.read()[-3000:]
+        return text
+
+    def run_day(self):
+        start = dt.datetime.now(dt.timezone.utc).replace(
+            tzinfo=None, microsecond=0)
+        sim = scenario.build({'start': start.isoformat(),
+                'queues': [QUEUE], 'script': [s for _, steps, _ in DAY
+                    for s in steps]},
+            f'agi://127.0.0.1:{self.agi_port}/route')
+
+        async def run():
+            server = AMIServer(sim, {'cc': 'secret'})
+            await server.start('127.0.0.1', self.ami_port)
+            deadline = time.monotonic() + SETTLE_TIMEOUT
+            while not server.clients:
+                if time.monotonic() > deadline:
+                    self.fail('bridge did not log in' + self.service_logs())
+                await asyncio.sleep(0.05)
+            for until, _, expected in DAY:
+                await sim.advance_to(start + dt.timedelta(seconds=until))
+                await self.settle(expected)
+            await server.stop()
+        asyncio.run(run())
+        return start
+
+    def test_scripted_day(self):
+        start = self.run_day()
+
+        def seconds(value):
+            if value is None:
+                return None
+            moment = dt.datetime.fromisoformat(str(value))
+            return round((moment - start).total_seconds(), 1)
+
+        testing.wait_until(lambda: self.query(
+                "SELECT count(*) FROM cc_call WHERE state = 'ended'"
+                )[0][0] >= 6, SETTLE_TIMEOUT, message='calls ended')
+        calls = self.query(
+            'SELECT c.id, c.caller_number, c.result, c.queue_code, '
+            'c.routing_action, c.routing_priority, c.routing_agent, '
+            'c.routing_reason, c.abandon_position, c.wait_seconds, '
+            'c.talk_seconds, a.interface, p.name, c.interaction, c.state, '
+            'c.enter_time, c.answer_time, c.end_time '
+            'FROM cc_call c LEFT JOIN cc_agent a ON a.id = c.agent '
+            'LEFT JOIN party_party p ON p.id = c.party ORDER BY c.enter_time')
+        summary = [(number, result, queue, action, priority, agent, reason,
+                position, wait, talk, handler, party, bool(interaction),
+                state, seconds(enter), seconds(answer), seconds(end))
+            for (_, number, result, queue, action, priority, agent, reason,
+                position, wait, talk, handler, party, interaction, state,
+                enter, answer, end) in calls]
+        self.assertEqual(summary, [
+                ('+8613800000001', 'answered', 'sales', 'queue', 20, ALICE,
+                    'service,tier,vip,longest_idle', None, 3.0, 60.0, ALICE,
+                    "VIP 客户", True, 'ended', 10.0, 13.0, 73.0),
+                ('+8613800000002', 'answered', 'sales', 'queue', 0, None,
+                    'service', None, 18.0, 50.0, BOB, "普通客户", True,
+                    'ended', 100.0, 118.0, 168.0),
+                ('+8613800000001', 'answered', 'sales', 'queue', 20, ALICE,
+                    'service,tier,vip,affinity', None, 3.0, 30.0, ALICE,
+                    "VIP 客户", True, 'ended', 200.0, 203.0, 233.0),
+                ('+8613900000009', 'rejected', None, 'reject', 0, None,
+                    'service,blacklist', None, 0.0, 0.0, None, None, True,
+                    'ended', 300.0, None, 300.0),
+                ('+8613700000004', 'abandoned', 'sales', 'callback', 0,
+                    None, 'service,busy', 1, 20.0, 0.0, None, None, True,
+                    'ended', 410.0, None, 430.0),
+                ('+8613700000005', 'transferred', 'sales', 'queue', 0,
+                    None, 'service', None, 3.0, 60.0, 'PJSIP/2000', None,
+                    True, 'ended', 600.0, 603.0, 663.0),
+                ])
+        legs = self.query(
+            'SELECT c.caller_number, l.interface, l.result, l.ring_seconds, '
+            'l.talk_seconds, l.wrapup_seconds, l.transfer_target '
+            'FROM cc_call_leg l JOIN cc_call c ON c.id = l.call '
+            'ORDER BY c.enter_time, l.ring_start')
+        self.assertEqual(legs, [
+                ('+8613800000001', ALICE, 'completed', 3.0, 60.0, 10.0, None),
+                ('+8613800000002', ALICE, 'ring_no_answer', 15.0, 0.0, 0.0,
+                    None),
+                ('+8613800000002', BOB, 'completed', 3.0, 50.0, 10.0, None),
+                ('+8613800000001', ALICE, 'completed', 3.0, 30.0, 10.0, None),
+                ('+8613700000005', ALICE, 'transferred_blind', 3.0, 20.0,
+                    10.0, '2000'),
+                ('+8613700000005', 'PJSIP/2000', 'completed', 0.0, 40.0, 0.0,
+                    None),
+                ])
+        alice = [(state, reason, seconds(begin), seconds(end))
+            for state, reason, begin, end in self.query(
+                'SELECT state, reason_code, start, "end" FROM cc_agent_state '
+                'WHERE interface = ? ORDER BY start', ALICE)]
+        self.assertEqual(alice, [
+                ('ready', None, 0.0, 10.0),
+                ('ringing', None, 10.0, 13.0),
+                ('talking', None, 13.0, 73.0),
+                ('wrap_up', None, 73.0, 83.0),
+                ('ready', None, 83.0, 100.0),
+                ('ringing', None, 100.0, 115.0),
+                ('ready', None, 115.0, 200.0),
+                ('ringing', None, 200.0, 203.0),
+                ('talking', None, 203.0, 233.0),
+                ('wrap_up', None, 233.0, 243.0),
+                ('ready', None, 243.0, 400.0),
+                ('not_ready', 'meal', 400.0, 500.0),
+                ('ready', None, 500.0, 600.0),
+                ('ringing', None, 600.0, 603.0),
+                ('talking', None, 603.0, 623.0),
+                ('wrap_up', None, 623.0, 633.0),
+                ])
+        # Every call is in the customers' contact history, once.
+        self.assertEqual(self.query(
+                "SELECT count(*), count(DISTINCT origin) FROM cc_interaction "
+                "WHERE origin LIKE 'cc.call,%'"), [(6, 6)])

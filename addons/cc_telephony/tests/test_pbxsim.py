@@ -1,0 +1,455 @@
+"""End-to-end: simulator -> AMI over TCP -> client -> tracker, with the
+simulator asking a FastAGI router over TCP where each call goes."""
+import asyncio
+import collections
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .. import ami, fastagi
+from ..pbxsim import scenario
+from ..pbxsim.server import AMIServer
+from ..tracker import Tracker
+
+START = dt.datetime(2026, 1, 5, 1, 0)
+ALICE, BOB, TARGET = 'PJSIP/1001', 'Local/1002@agents/n', 'PJSIP/2000'
+QUEUE = {'name': 'sales', 'strategy': 'linear', 'timeout': 15, 'retry': 2}
+BLACKLISTED, NIGHT = '13900000009', '13900000008'
+AFFINITY = {'13800000001': ALICE, '13800000002': BOB, '13800000005': BOB,
+    '13800000006': BOB, '13800000007': ALICE, '13800000010': ALICE}
+
+
+def at(seconds):
+    return START + dt.timedelta(seconds=seconds)
+
+
+async def router(env, agi):
+    "A stand-in for the routing service: fixed answers per caller."
+    caller = env['agi_callerid']
+    if caller == BLACKLISTED:
+        await agi.set_variable('CC_TARGET', 'reject')
+    elif caller == NIGHT:
+        await agi.set_variable('CC_TARGET', 'voicemail')
+    else:
+        await agi.set_variable('CC_QUEUE', 'sales')
+        await agi.set_variable('CC_IVR_PATH', 'welcome>1')
+        if caller in AFFINITY:
+            await agi.set_variable('CC_AGENT', AFFINITY[caller])
+
+
+async def wait_until(predicate, timeout=5.0):
+    for _ in range(int(timeout / 0.005)):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError('condition not reached')
+
+
+class Bench:
+    """The whole chain on 127.0.0.1 ephemeral ports."""
+
+    async def start(self, steps, queues=(QUEUE,)):
+        self.agi_server = await fastagi.serve(router, '127.0.0.1', 0)
+        agi_port = self.agi_server.sockets[0].getsockname()[1]
+        self.sim = scenario.build({'queues': list(queues), 'script': steps},
+            f'agi://127.0.0.1:{agi_port}/route')
+        self.ami_server = AMIServer(self.sim, {'cc': 'secret'})
+        port = await self.ami_server.start()
+        self.emitted = self.received = 0
+        self.sim.listeners.append(self._count)
+        self.calls, self.intervals = [], []
+        self.tracker = Tracker(self._fact, wrapup_seconds=lambda i: 10)
+        self.client = ami.AMIClient('127.0.0.1', port, 'cc', 'secret',
+            on_event=self._event, on_resync=self._resync,
+            initial_delay=0.01, ping_interval=None)
+        self.client.start()
+        await asyncio.wait_for(self.client.connected.wait(), 5)
+
+    def _count(self, event):
+        self.emitted += bool(self.ami_server.clients)
+
+    def _event(self, event):
+        self.received += event['Event'] != 'FullyBooted'
+        self.tracker.feed(event)
+
+    async def _resync(self, client):
+        self.tracker.resync(await client.queue_status(), self.sim.now,
+            await client.live_channels())
+
+    def _fact(self, kind, data):
+        (self.calls if kind == 'call' else self.intervals).append(data)
+
+    async def advance(self, seconds):
+        await self.sim.advance(seconds)
+        await wait_until(lambda: self.received == self.emitted)
+
+    async def stop(self):
+        self.tracker.tick(self.sim.now + dt.timedelta(minutes=1))
+        await self.client.close()
+        await self.ami_server.stop()
+        self.agi_server.close()
+
+    def states(self, interface):
+        return [(i['state'], i['reason'], i['queue'],
+            (i['start'] - START).total_seconds(),
+            (i['end'] - START).total_seconds())
+            for i in self.intervals if i['interface'] == interface]
+
+
+def call(when, caller, **plan):
+    return {'at': when, 'do': 'call', 'caller': caller, **plan}
+
+
+LOGINS = [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
+    {'at': 0, 'do': 'login', 'queue': 'sales', 'agent': BOB,
+        'state_interface': 'PJSIP/1002'}]
+DAY = LOGINS + [
+    call(10, '13800000001', talk=60),
+    call(100, '13800000002', talk=50, no_answer=[BOB]),
+    {'at': 200, 'do': 'pause', 'agent': ALICE, 'reason': 'break'},
+    {'at': 200, 'do': 'pause', 'agent': BOB, 'reason': 'meeting'},
+    call(210, '13800000003', talk=30, patience=100),
+    call(215, '13800000004', patience=20),
+    {'at': 250, 'do': 'unpause', 'agent': ALICE},
+    {'at': 260, 'do': 'unpause', 'agent': BOB},
+    call(400, '13800000005', transfer={'kind': 'blind', 'at': 20,
+        'target': '2000', 'after': 40}),
+    call(600, '13800000006', transfer={'kind': 'attended', 'at': 15,
+        'target': '2000', 'consult': 10, 'after': 30}),
+    call(800, '13800000007', talk=60, holds=[{'at': 10, 'duration': 15}]),
+    call(900, BLACKLISTED),
+    call(910, NIGHT),
+    call(1000, '13800000010', transfer={'kind': 'attended', 'at': 15,
+        'target': '2000', 'consult': 10, 'after': 30}),
+    ]
+
+
+def leg(interface, ring, answer, end, result, hold=0.0, target=None):
+    return {'agent_interface': interface, 'ring_start': at(ring),
+        'answer_time': answer and at(answer), 'end_time': at(end),
+        'ring_seconds': float((answer or end) - ring),
+        'talk_seconds': float(end - answer - hold) if answer else 0.0,
+        'hold_seconds': float(hold), 'result': result,
+        'transfer_target': target}
+
+
+def expected(caller, enter, answer, end, result, legs, wait, position=None,
+        queue='sales', ivr='welcome>1'):
+    return {'caller_raw': caller, 'direction': 'inbound', 'dnis': '95588',
+        'queue': queue, 'enter_time': at(enter),
+        'answer_time': answer and at(answer), 'end_time': at(end),
+        'result': result, 'abandon_position': position,
+        'wait_seconds': float(wait), 'recording': None, 'ivr_path': ivr,
+        'legs': legs}
+
+
+EXPECTED_CALLS = [
+    expected('13800000001', 10, 13, 73, 'answered',
+        [leg(ALICE, 10, 13, 73, 'completed')], 3),
+    # Bob lets it ring out; after the retry the queue moves on to Alice.
+    expected('13800000002', 100, 120, 170, 'answered',
+        [leg(BOB, 100, None, 115, 'ring_no_answer'),
+         leg(ALICE, 117, 120, 170, 'completed')], 20),
+    expected('13800000004', 215, None, 235, 'abandoned', [], 20, position=2),
+    expected('13800000003', 210, 253, 283, 'answered',
+        [leg(ALICE, 250, 253, 283, 'completed')], 43),
+    # Bob is a Local-channel member: app_queue's AgentComplete at 465
+    # still counts him talking; his leg must end at the transfer.
+    expected('13800000005', 400, 403, 465, 'transferred',
+        [leg(BOB, 400, 403, 423, 'transferred_blind', target='2000'),
+         leg(TARGET, 423, 425, 465, 'completed')], 3),
+    expected('13800000006', 600, 603, 660, 'transferred',
+        [leg(BOB, 600, 603, 630, 'transferred_attended', target=TARGET),
+         leg(TARGET, 618, 620, 660, 'completed')], 3),
+    expected('13800000007', 800, 803, 863, 'answered',
+        [leg(ALICE, 800, 803, 863, 'completed', hold=15)], 3),
+    expected(BLACKLISTED, 900, None, 900, 'rejected', [], 0, queue=None,
+        ivr=None),
+    expected(NIGHT, 910, None, 940, 'voicemail', [], 0, queue=None, ivr=None),
+    expected('13800000010', 1000, 1003, 1060, 'transferred',
+        [leg(ALICE, 1000, 1003, 1030, 'transferred_attended', target=TARGET),
+         leg(TARGET, 1018, 1020, 1060, 'completed')], 3),
+    ]
+EXPECTED_ALICE = [
+    ('ready', None, None, 0, 10), ('ringing', None, 'sales', 10, 13),
+    ('talking', None, 'sales', 13, 73), ('wrap_up', None, 'sales', 73, 83),
+    ('ready', None, None, 83, 117), ('ringing', None, 'sales', 117, 120),
+    ('talking', None, 'sales', 120, 170),
+    ('wrap_up', None, 'sales', 170, 180),
+    ('ready', None, None, 180, 200), ('not_ready', 'break', None, 200, 250),
+    ('ringing', None, 'sales', 250, 253), ('talking', None, 'sales', 253, 283),
+    ('wrap_up', None, 'sales', 283, 293), ('ready', None, None, 293, 800),
+    ('ringing', None, 'sales', 800, 803), ('talking', None, 'sales', 803, 813),
+    ('hold', None, 'sales', 813, 828), ('talking', None, 'sales', 828, 863),
+    ('wrap_up', None, 'sales', 863, 873), ('ready', None, None, 873, 1000),
+    ('ringing', None, 'sales', 1000, 1003),
+    ('talking', None, 'sales', 1003, 1030),
+    ('wrap_up', None, 'sales', 1030, 1040)]
+EXPECTED_BOB = [
+    ('ready', None, None, 0, 100), ('ringing', None, 'sales', 100, 115),
+    ('ready', None, None, 115, 200), ('not_ready', 'meeting', None, 200, 260),
+    ('ready', None, None, 260, 400), ('ringing', None, 'sales', 400, 403),
+    ('talking', None, 'sales', 403, 423), ('wrap_up', None, 'sales', 423, 433),
+    ('ready', None, None, 433, 600), ('ringing', None, 'sales', 600, 603),
+    ('talking', None, 'sales', 603, 630), ('wrap_up', None, 'sales', 630, 640)]
+
+
+def strip_ids(fact):
+    return {key: value for key, value in fact.items()
+        if key not in ('uniqueid', 'linkedid')}
+
+
+def test_scripted_day_gives_exact_facts():
+    async def run():
+        bench = Bench()
+        await bench.start(DAY)
+        await bench.advance(1200)
+        await bench.stop()
+        return bench
+
+    bench = asyncio.run(run())
+    assert [strip_ids(fact) for fact in bench.calls] == EXPECTED_CALLS
+    assert all(fact['uniqueid'] == fact['linkedid'] for fact in bench.calls)
+    assert bench.states(ALICE) == EXPECTED_ALICE
+    assert bench.states(BOB) == EXPECTED_BOB
+    keys = [interval['key'] for interval in bench.intervals]
+    assert len(keys) == len(set(keys))
+    tracker = bench.tracker        # nothing of a finished call is kept
+    assert (tracker.calls, tracker.channel_call, tracker.channel_names,
+        tracker.bridges, tracker.ended) == ({}, {}, {}, {}, [])
+
+
+def test_ami_cut_mid_call_still_gives_one_correct_fact():
+    async def run():
+        bench = Bench()
+        await bench.start(LOGINS + [call(10, '13800000001', talk=60)])
+        await bench.advance(30)                       # Alice is talking
+        bench.ami_server.drop_clients()
+        await wait_until(lambda: bench.client.connections == 2
+            and bench.client.connected.is_set())
+        await bench.advance(100)
+        await bench.stop()
+        return bench
+
+    bench = asyncio.run(run())
+    assert [strip_ids(fact) for fact in bench.calls] == EXPECTED_CALLS[:1]
+    assert bench.states(ALICE) == EXPECTED_ALICE[:4]
+
+
+def test_call_ending_during_a_cut_is_closed_once_at_resync():
+    async def run():
+        bench = Bench()
+        await bench.start(LOGINS + [call(10, '13800000001', talk=60)])
+        await bench.advance(30)
+        # The link is down while the call ends: those events are lost.
+        bench.sim.listeners.remove(bench.ami_server.broadcast)
+        bench.ami_server.drop_clients()
+        await bench.sim.advance(70)
+        bench.sim.listeners.insert(0, bench.ami_server.broadcast)
+        await wait_until(lambda: bench.client.connections == 2
+            and bench.client.connected.is_set())
+        await bench.advance(100)
+        await bench.stop()
+        return bench
+
+    bench = asyncio.run(run())
+    lost_end = {**EXPECTED_CALLS[0], 'end_time': at(100),
+        'legs': [leg(ALICE, 10, 13, 100, 'answered')]}
+    assert [strip_ids(fact) for fact in bench.calls] == [lost_end]
+    assert bench.states(ALICE) == EXPECTED_ALICE[:2] + [
+        ('talking', None, 'sales', 13, 100)]
+    assert (bench.tracker.agents[ALICE].state,
+        bench.tracker.agents[ALICE].start) == ('ready', at(100))
+
+
+def plan_ring_order(strategy, members, calls=3):
+    """Which member rings first for each of ``calls`` callers in a row."""
+    async def run():
+        sim = scenario.build({'queues': [{'name': 'q', 'strategy': strategy,
+            'timeout': 15}]})
+        rung = []
+        sim.listeners.append(lambda e: e['Event'] == 'AgentCalled' and (
+            rung.append((round(sim.timestamp()), e['Interface']))))
+        for interface, penalty in members:
+            sim.queue_add('q', interface, penalty)
+        for number in range(calls):
+            sim.at(number * 100, sim.arrive, scenario.CallPlan(
+                queue='q', talk=10 + number))
+        await sim.advance(calls * 100)
+        return rung
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize('strategy, first_rings', [
+    ('linear', ['A', 'A', 'A']),
+    ('rrmemory', ['A', 'B', 'A']),
+    ('leastrecent', ['A', 'B', 'A']),
+    ('fewestcalls', ['A', 'B', 'A']),
+    ])
+def test_strategies_and_penalties(strategy, first_rings):
+    rung = plan_ring_order(strategy, [('A', 0), ('B', 0), ('C', 1)])
+    assert [interface for _, interface in rung] == first_rings
+
+
+def test_ringall_rings_the_best_penalty_only():
+    rung = plan_ring_order('ringall', [('A', 0), ('B', 0), ('C', 1)], 1)
+    assert [interface for _, interface in rung] == ['A', 'B']
+
+
+def test_priority_callers_jump_the_queue():
+    async def run():
+        sim = scenario.build({'queues': [{'name': 'q'}]})
+        sim.queue_add('q', 'A', paused=True)
+        normal = await sim.arrive(scenario.CallPlan(queue='q'))
+        vip = await sim.arrive(scenario.CallPlan(queue='q'))
+        sim.queues['q'].waiting.remove(vip)
+        vip.priority = 10
+        sim.join(vip, 'q')
+        waiting = list(sim.queues['q'].waiting)
+        sim.queue_pause('A', False)
+        return waiting, vip, normal, sim.members['A'].ringing, vip.ringing
+    waiting, vip, normal, ringing, vip_ringing = asyncio.run(run())
+    assert waiting == [vip, normal]
+    assert ringing and list(vip_ringing) == ['A']
+
+
+def test_poisson_traffic_is_seeded_and_near_its_rate():
+    traffic = {'queues': [{'name': 'q'}], 'seed': 7, 'agents': [
+        {'interface': f'PJSIP/10{n:02d}', 'queues': {'q': 0}}
+        for n in range(10)], 'traffic': {'rate_per_minute': 6,
+        'duration': 3600, 'queue': 'q', 'handle_time': {'dist': 'exponential',
+            'mean': 60}, 'patience': {'dist': 'uniform', 'low': 20,
+            'high': 90}, 'hold': {'probability': 0.2, 'duration': 10},
+        'transfer': {'blind': 0.1, 'attended': 0.1}}}
+
+    def arrivals():
+        sim = scenario.build(traffic)
+        return [entry[0] for entry in sim._schedule
+            if entry[2] == sim.arrive]
+    first, second = arrivals(), arrivals()
+    assert first == second
+    assert 300 < len(first) < 420          # 360 expected in an hour
+
+    async def run():
+        sim = scenario.build(traffic)
+        recorder = []
+        tracker = Tracker(lambda kind, data: recorder.append((kind, data)))
+        sim.listeners.append(tracker.feed)
+        await sim.advance(3900)
+        tracker.flush()
+        return recorder
+    recorder = asyncio.run(run())
+    calls = [data for kind, data in recorder if kind == 'call']
+    assert len(calls) == len(first)
+    intervals = collections.defaultdict(list)
+    for kind, data in recorder:
+        if kind == 'interval':
+            intervals[data['interface']].append(data)
+    for agent_intervals in intervals.values():   # contiguous, never empty
+        agent_intervals.sort(key=lambda interval: interval['start'])
+        assert all(interval['start'] < interval['end']
+            for interval in agent_intervals)
+        assert all(before['end'] == after['start'] for before, after
+            in zip(agent_intervals, agent_intervals[1:]))
+    results = {fact['result'] for fact in calls}
+    assert results <= {'answered', 'transferred', 'abandoned'}
+    assert 'transferred' in results
+
+
+def test_ami_actions_drive_the_simulator():
+    async def run():
+        bench = Bench()
+        await bench.start([call(5, '13800000001', talk=600)])
+        client = bench.client
+        await client.action('QueueAdd', Queue='sales', Interface=ALICE,
+            Penalty='0', Paused='true', Reason='training')
+        paused = bench.sim.members[ALICE].memberships['sales'].reason
+        await client.action('QueuePause', Interface=ALICE, Paused='false')
+        await bench.advance(10)
+        summary = await client.action('QueueSummary')
+        (caller,) = bench.sim.callers.values()
+        phone = caller.leg.phone.name
+        spy = await client.action('Originate', Channel='PJSIP/9000',
+            Application='ChanSpy', Data=f'{ALICE},qb', Async='true')
+        await client.action('Atxfer', Channel=phone, Exten='2000')
+        await bench.advance(20)
+        await client.action('Hangup', Channel=caller.channel.name)
+        with pytest.raises(ami.AMIError):
+            await client.action('Hangup', Channel='PJSIP/none-00000000')
+        await bench.advance(5)
+        await client.action('QueueRemove', Queue='sales', Interface=ALICE)
+        await bench.advance(1)
+        await bench.stop()
+        return bench, paused, summary, spy
+    bench, paused, summary, spy = asyncio.run(run())
+    assert paused == 'training'
+    assert [(e['Queue'], e['LoggedIn'], e['Callers']) for e in
+        summary.events] == [('sales', '1', '0')]
+    assert spy.ok
+    (fact,) = bench.calls
+    assert fact['result'] == 'transferred'
+    assert [(leg['agent_interface'], leg['result']) for leg in fact['legs']
+        ] == [(ALICE, 'transferred_attended'), (TARGET, 'completed')]
+    # Paused and unpaused at the same instant: no zero-length interval.
+    assert bench.states(ALICE) == [('ready', None, None, 0, 5),
+        ('ringing', None, 'sales', 5, 8), ('talking', None, 'sales', 8, 22),
+        ('wrap_up', None, 'sales', 22, 32), ('ready', None, None, 32, 35)]
+    assert bench.tracker.agents[ALICE].state == 'logged_out'
+
+
+@pytest.mark.parametrize('action, channel, results', [
+    ('BlindTransfer', 'phone', ['transferred_blind', 'completed']),
+    # Redirect moves the caller without any transfer event: for Asterisk
+    # and for the tracker, the agent completed and someone else answered.
+    ('Redirect', 'caller', ['completed', 'completed']),
+    ])
+def test_console_transfer_actions(action, channel, results):
+    async def run():
+        bench = Bench()
+        await bench.start(LOGINS + [call(5, '13800000001', talk=100)])
+        await bench.advance(10)
+        (caller,) = bench.sim.callers.values()
+        name = caller.leg.phone.name if channel == 'phone' else (
+            caller.channel.name)
+        with pytest.raises(ami.AMIError):
+            await bench.client.action(action, Channel='PJSIP/x-00000000',
+                Exten='2000')
+        await bench.client.action(action, Channel=name, Exten='2000',
+            Context='from-internal')
+        await bench.advance(200)
+        await bench.stop()
+        return bench
+    (fact,) = asyncio.run(run()).calls
+    assert [(leg['agent_interface'], leg['result'], leg['answer_time'],
+        leg['end_time']) for leg in fact['legs']] == [
+        (ALICE, results[0], at(8), at(10)),
+        (TARGET, results[1], at(12), at(108))]
+
+
+def test_command_line_help_and_scenario(tmp_path):
+    help_text = subprocess.run([sys.executable, '-m', __package__.rsplit(
+        '.', 1)[0] + '.pbxsim', '--help'], capture_output=True, text=True,
+        cwd=Path(__file__).parents[2], check=True).stdout
+    assert 'PBX simulator - not a PBX' in help_text
+    assert '--fastagi-url' in help_text and '--speed' in help_text
+    path = tmp_path / 'day.json'
+    path.write_text(json.dumps({'queues': [QUEUE], 'script': DAY}))
+    assert len(scenario.build(scenario.load(path))._schedule) == len(DAY)
+
+
+def test_real_time_mode_follows_a_sped_up_clock():
+    async def run():
+        sim = scenario.build({'queues': [QUEUE], 'script': LOGINS + [
+            call(10, '13800000001', talk=20, queue='sales')]})
+        events = []
+        sim.listeners.append(events.append)
+        await sim.run(speed=1000, until=at(60))
+        return sim, events
+    sim, events = asyncio.run(run())
+    assert sim.now == at(60)
+    assert [e['Event'] for e in events if e['Event'].startswith('Agent')] == [
+        'AgentCalled', 'AgentConnect', 'AgentComplete']

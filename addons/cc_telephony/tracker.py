@@ -1,0 +1,744 @@
+"""Turn an ordered AMI event stream into call facts and agent intervals.
+
+Pure state machine: no I/O, no ORM.  ``feed(event)`` takes events as dicts
+(``Timestamp`` header required, as given by ``timestampevents=yes`` in
+manager.conf) and reports through ``on_fact(kind, data)`` with kind
+``'call'`` (when a call has ended) or ``'interval'`` (when an agent state
+interval has closed).  See doc/pbx.rst for the definitions of each figure.
+
+Channels are tied to calls by ``Linkedid`` (Asterisk copies the first
+channel's Uniqueid to every channel created on its behalf), and to agent
+legs by the queue's ``AgentCalled`` plus Local channel pairs and bridges:
+with Local-channel queue members the agent's phone is not the channel
+app_queue dialled, which is why queue_log misses their transfers.
+"""
+import collections
+import datetime as dt
+import hashlib
+import heapq
+import itertools
+import json
+import logging
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+IDLE_STATES = ('logged_out', 'ready', 'not_ready')
+# Device states of QueueMember.Status that mean the phone is busy or ringing.
+BUSY_STATUSES = ('2', '3')
+RINGING_STATUSES = ('6', '7')
+CAUSE_CALL_REJECTED = '21'
+SEEN_KEYS_KEPT = 200_000
+
+
+def event_time(event):
+    "Naive UTC datetime of an event's ``Timestamp`` header, or None."
+    try:
+        stamp = float(event['Timestamp'])
+    except (KeyError, ValueError):
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).replace(
+        tzinfo=None)
+
+
+def event_key(event):
+    """Identity of an event, for dropping duplicates.
+
+    The whole content is hashed rather than Uniqueid+Event+Timestamp alone:
+    a ringall queue sends several AgentCalled with the same caller Uniqueid
+    and Timestamp that differ only by member.
+    """
+    text = json.dumps(event, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode('utf-8')).digest()
+
+
+def device_of(channel_name):
+    "'PJSIP/1001-0000002a' -> 'PJSIP/1001'; a Local half loses ';n' too."
+    name = channel_name.split(';')[0]
+    return name.rsplit('-', 1)[0] if '-' in name else name
+
+
+def is_local(channel_name):
+    return channel_name.startswith('Local/')
+
+
+def local_partner(channel_name):
+    "Name of the other half of a Local channel."
+    base, _, half = channel_name.rpartition(';')
+    return f'{base};{"2" if half == "1" else "1"}'
+
+
+def seconds(start, end):
+    return round((end - start).total_seconds(), 3) if start and end else 0.0
+
+
+@dataclass
+class Leg:
+    interface: str
+    queue: str | None
+    ring_start: dt.datetime
+    channels: set = field(default_factory=set)
+    from_queue: bool = True
+    answer_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    hold_start: dt.datetime | None = None
+    hold_seconds: float = 0.0
+    result: str | None = None
+    transfer_target: str | None = None
+
+    @property
+    def active(self):
+        return self.end_time is None
+
+    def close(self, when, result):
+        "End the leg once; later ends (AgentComplete after a transfer) lose."
+        if not self.active:
+            return False
+        if self.hold_start is not None:
+            self.hold_seconds += seconds(self.hold_start, when)
+            self.hold_start = None
+        self.end_time = when
+        self.result = result
+        return True
+
+    def as_fact(self):
+        end = self.end_time
+        return {
+            'agent_interface': self.interface,
+            'ring_start': self.ring_start,
+            'answer_time': self.answer_time,
+            'end_time': end,
+            'ring_seconds': seconds(self.ring_start, self.answer_time or end),
+            'talk_seconds': round(
+                seconds(self.answer_time, end) - self.hold_seconds, 3),
+            'hold_seconds': round(self.hold_seconds, 3),
+            'result': self.result,
+            'transfer_target': self.transfer_target,
+            }
+
+
+@dataclass
+class Call:
+    uniqueid: str
+    linkedid: str
+    direction: str
+    caller_raw: str
+    dnis: str
+    enter_time: dt.datetime
+    live: set = field(default_factory=set)
+    legs: list = field(default_factory=list)
+    queues: list = field(default_factory=list)
+    join_time: dt.datetime | None = None
+    leave_time: dt.datetime | None = None
+    abandon_position: int | None = None
+    end_time: dt.datetime | None = None
+    hangup_cause: str | None = None
+    ivr_path: str | None = None
+    cdr: dict | None = None
+
+    def answered_legs(self):
+        return [leg for leg in self.legs if leg.answer_time]
+
+    def talking_leg(self):
+        for leg in reversed(self.legs):
+            if leg.answer_time and leg.active:
+                return leg
+        return None
+
+    def result(self):
+        legs = self.answered_legs()
+        last_app = (self.cdr or {}).get('LastApplication', '')
+        if any(leg.result.startswith('transferred') for leg in legs):
+            return 'transferred'
+        if any(leg.from_queue or not self.queues for leg in legs):
+            return 'answered'
+        if self.abandon_position is not None:
+            return 'abandoned'
+        if last_app.lower() == 'voicemail':
+            return 'voicemail'
+        if self.queues and (len(self.queues) > 1 or legs):
+            return 'overflowed'
+        if self.queues:
+            return 'timeout'
+        if self.hangup_cause == CAUSE_CALL_REJECTED:
+            return 'rejected'
+        return 'no_answer'
+
+    def as_fact(self):
+        answers = [leg.answer_time for leg in self.answered_legs()]
+        answer_time = min(answers) if answers else None
+        wait_end = answer_time or self.leave_time or self.end_time
+        cdr = self.cdr or {}
+        return {
+            'uniqueid': self.uniqueid,
+            'linkedid': self.linkedid,
+            'direction': self.direction,
+            'caller_raw': self.caller_raw,
+            'dnis': self.dnis,
+            'queue': self.queues[-1] if self.queues else None,
+            'enter_time': self.enter_time,
+            'answer_time': answer_time,
+            'end_time': self.end_time,
+            'result': self.result(),
+            'abandon_position': self.abandon_position,
+            'wait_seconds': seconds(self.join_time, wait_end),
+            'recording': cdr.get('UserField') or None,
+            'ivr_path': self.ivr_path,
+            'legs': [leg.as_fact() for leg in sorted(
+                self.legs, key=lambda leg: leg.ring_start)],
+            }
+
+
+@dataclass
+class Agent:
+    interface: str
+    state: str = 'logged_out'
+    reason: str | None = None
+    queue: str | None = None
+    start: dt.datetime | None = None
+    memberships: set = field(default_factory=set)
+    pauses: dict = field(default_factory=dict)  # queue -> reason
+    pause_reason: str | None = None
+
+    @property
+    def paused(self):
+        """Paused in every queue: paused in some only still takes calls."""
+        return bool(self.memberships) and self.memberships <= set(self.pauses)
+
+    def set_pause(self, queue, paused, reason):
+        if not paused:
+            self.pauses.pop(queue, None)
+        elif self.pauses.get(queue, object()) != reason:
+            # A new pause or a new reason; a status repeating it is not.
+            self.pause_reason = reason
+            self.pauses[queue] = reason
+    pbx_wrapup: int = 0
+    leg: Leg | None = None
+    wrap_until: dt.datetime | None = None
+
+
+class Tracker:
+    """Follow calls and agents; report facts through ``on_fact``.
+
+    ``wrapup_seconds(interface)`` gives an agent's configured after-call
+    work time (None: use the Wrapuptime Asterisk reports for the member).
+    ``inbound_contexts`` are the dialplan contexts where trunk calls enter.
+    ``cdr_grace`` is how long after the last hangup a call waits for its
+    Cdr event (which carries the recording and the last application).
+    """
+
+    def __init__(self, on_fact, inbound_contexts=('from-pstn', 'from-trunk'),
+            wrapup_seconds=None, internal_exten_length=6, cdr_grace=5.0):
+        self.on_fact = on_fact
+        self.inbound_contexts = set(inbound_contexts)
+        self.wrapup_seconds = wrapup_seconds or (lambda interface: None)
+        self.internal_exten_length = internal_exten_length
+        self.cdr_grace = dt.timedelta(seconds=cdr_grace)
+        self.calls = {}          # linkedid -> Call
+        self.channel_call = {}   # uniqueid -> Call
+        self.channel_names = {}  # uniqueid -> channel name
+        self.name_uniqueid = {}  # channel name -> uniqueid
+        self.channel_born = {}   # uniqueid -> creation time
+        self.bridges = collections.defaultdict(set)
+        self.channel_bridge = {}  # uniqueid -> bridge it is in
+        self.agents = {}
+        self.devices = {}        # StateInterface -> member interface
+        self.ended = []
+        self.now = None
+        # (end, order, interface) of running wrap-ups, soonest first.
+        self._wrapups = []
+        self._order = itertools.count()
+        self._seen = collections.OrderedDict()
+
+    # -- entry points -------------------------------------------------------
+
+    def feed(self, event):
+        "Apply one event; an event already applied is ignored."
+        key = event_key(event)
+        if key in self._seen:
+            return False
+        when = event_time(event) or self.now
+        if when is None:
+            logger.warning('event without Timestamp skipped (is '
+                'timestampevents=yes set in manager.conf?): %r', event)
+            return False
+        self._remember(key)
+        self.tick(when)
+        handler = getattr(self, f'_on_{event.get("Event", "")}', None)
+        try:
+            if handler is not None:
+                handler(event, when)
+        except (KeyError, ValueError) as error:
+            logger.warning('event without a usable %s skipped: %r', error,
+                event)
+        self._emit_ended(when, cdr_only=True)
+        return True
+
+    def tick(self, now):
+        "Let time pass: end due wrap-ups, emit calls whose Cdr is overdue."
+        self.now = max(now, self.now) if self.now else now
+        while self._wrapups and self._wrapups[0][0] <= now:
+            due, _, interface = heapq.heappop(self._wrapups)
+            agent = self.agents[interface]
+            # Stale entries: the wrap-up already ended on a pause or a call.
+            if agent.state == 'wrap_up' and agent.wrap_until == due:
+                self._to_idle(agent, due)
+        self._emit_ended(now)
+
+    def flush(self):
+        "Emit every ended call now, without waiting for its Cdr."
+        self._emit_ended(None)
+
+    def resync(self, queue_status_events, now=None, live_channels=None):
+        """Rebuild membership and agent state from a QueueStatus answer.
+
+        Events missed during an AMI cut are gone for good; QueueStatus tells
+        who is a member, paused (with reason) or busy right now, and which
+        callers wait.  Agents whose call we followed keep their state.
+        ``live_channels`` (Uniqueids from CoreShowChannels) ends the channels
+        that hung up unseen, at ``now``: the best bound left.
+        """
+        now = now or self.now
+        if live_channels is not None:
+            self._reap(set(live_channels), now)
+        members = collections.defaultdict(list)
+        for event in queue_status_events:
+            if event.get('Event') == 'QueueMember':
+                interface = event.get('Location') or event.get('Interface')
+                members[interface].append(event)
+            elif event.get('Event') == 'QueueEntry':
+                self._resync_entry(event, now)
+        for interface in set(members) | set(self.agents):
+            self._resync_agent(
+                self._agent(interface), members.get(interface, []), now)
+
+    # -- channels and calls -------------------------------------------------
+
+    def _on_Newchannel(self, event, when):
+        uniqueid, linkedid = event['Uniqueid'], event['Linkedid']
+        self._name(uniqueid, event['Channel'])
+        self.channel_born[uniqueid] = when
+        call = self.calls.get(linkedid)
+        if call is None and uniqueid == linkedid and not is_local(
+                event['Channel']):
+            call = self._new_call(event, when)
+        if call is not None:
+            self._own(call, uniqueid)
+
+    def _new_call(self, event, when):
+        exten = event.get('Exten', '')
+        if event.get('Context') in self.inbound_contexts:
+            direction = 'inbound'
+        elif len(exten) > self.internal_exten_length:
+            direction = 'outbound'
+        else:
+            direction = 'internal'
+        call = Call(event['Uniqueid'], event['Linkedid'], direction,
+            event.get('CallerIDNum', ''), exten, when)
+        self.calls[call.linkedid] = call
+        return call
+
+    def _own(self, call, uniqueid):
+        self.channel_call[uniqueid] = call
+        call.live.add(uniqueid)
+
+    def _name(self, uniqueid, name):
+        self.channel_names[uniqueid] = name
+        self.name_uniqueid[name] = uniqueid
+
+    def _on_VarSet(self, event, when):
+        call = self.channel_call.get(event.get('Uniqueid'))
+        if call is not None and event.get('Variable') == 'CC_IVR_PATH':
+            call.ivr_path = event.get('Value') or None
+
+    def _on_Hangup(self, event, when):
+        self._hang_up(event['Uniqueid'], when, event.get('Cause'))
+
+    def _hang_up(self, uniqueid, when, cause, seen=True):
+        call = self.channel_call.pop(uniqueid, None)
+        if call is not None:
+            if uniqueid == call.uniqueid:
+                call.hangup_cause = cause
+            for leg in call.legs:
+                if uniqueid in leg.channels:
+                    self._end_leg(leg, when, 'hangup' if seen else 'unseen')
+            call.live.discard(uniqueid)
+            if not call.live:
+                call.end_time = when
+                self.ended.append(call)
+        self._forget_channel(uniqueid)
+
+    def _forget_channel(self, uniqueid):
+        name = self.channel_names.pop(uniqueid, None)
+        self.name_uniqueid.pop(name, None)
+        self.channel_born.pop(uniqueid, None)
+        self._unbridge(uniqueid)
+
+    def _unbridge(self, uniqueid):
+        bridge = self.channel_bridge.pop(uniqueid, None)
+        if bridge in self.bridges:
+            self.bridges[bridge].discard(uniqueid)
+            if not self.bridges[bridge]:
+                del self.bridges[bridge]
+
+    def _on_Cdr(self, event, when):
+        uniqueid = event.get('UniqueID') or event.get('Uniqueid')
+        for call in self.ended + [self.calls.get(uniqueid)]:
+            if call is not None and call.uniqueid == uniqueid:
+                call.cdr = event
+
+    def _emit_ended(self, now, cdr_only=False):
+        """Emit ended calls whose Cdr came, or (unless ``cdr_only``) whose
+        grace is over; ``now`` None means all of them."""
+        waiting = []
+        for call in self.ended:
+            due = now is None or (not cdr_only and
+                now >= call.end_time + self.cdr_grace)
+            if call.cdr is not None or due:
+                self._emit_call(call)
+            else:
+                waiting.append(call)
+        self.ended = waiting
+
+    def _emit_call(self, call):
+        self.calls.pop(call.linkedid, None)
+        for leg in call.legs:
+            # Only when events were lost: the leg's own end never came.
+            leg.close(call.end_time,
+                'answered' if leg.answer_time else 'ring_no_answer')
+        if call.queues or call.legs or call.direction == 'inbound':
+            self.on_fact('call', call.as_fact())
+        # Other calls (a supervisor's ChanSpy leg, a feature code) never
+        # reached anyone: they are not calls of the contact center.
+
+    # -- queue --------------------------------------------------------------
+
+    def _on_QueueCallerJoin(self, event, when):
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is not None:
+            call.queues.append(event['Queue'])
+            call.join_time = call.join_time or when
+            call.leave_time = None
+
+    def _on_QueueCallerLeave(self, event, when):
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is not None and call.leave_time is None:
+            call.leave_time = when
+
+    def _on_QueueCallerAbandon(self, event, when):
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is not None:
+            call.abandon_position = int(event['Position'])
+            call.leave_time = when
+
+    def _on_AgentCalled(self, event, when):
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is None:
+            return
+        leg = Leg(event['Interface'], event['Queue'], when)
+        destination = event.get('DestUniqueid')
+        if destination:
+            leg.channels.add(destination)
+            self._own(call, destination)
+        call.legs.append(leg)
+        agent = self._agent(event['Interface'])
+        agent.leg = leg
+        self._set_state(agent, 'ringing', when, queue=leg.queue)
+
+    def _queue_leg(self, event):
+        "The active leg of this member on this caller, if any."
+        call = self.channel_call.get(event.get('Uniqueid'))
+        for leg in call.legs if call else []:
+            if leg.interface == event.get('Interface') and leg.active:
+                return leg
+        return None
+
+    def _on_AgentConnect(self, event, when):
+        leg = self._queue_leg(event)
+        if leg is not None:
+            leg.answer_time = when
+            self._set_state(self._agent(leg.interface), 'talking', when,
+                queue=leg.queue)
+
+    def _on_AgentRingNoAnswer(self, event, when):
+        leg = self._queue_leg(event)
+        if leg is not None:
+            self._end_leg(leg, when, 'ring_no_answer')
+
+    _on_AgentDump = _on_AgentRingNoAnswer
+
+    def _on_AgentComplete(self, event, when):
+        leg = self._queue_leg(event)
+        if leg is not None:
+            self._end_leg(leg, when, 'completed')
+
+    def _end_leg(self, leg, when, how):
+        """End a leg; ``how`` is a leg result, or 'hangup' or 'unseen' (the
+        end happened while AMI was down: no wrap-up is made up for it)."""
+        if how in ('hangup', 'completed', 'unseen'):
+            answered = 'answered' if how == 'unseen' else 'completed'
+            how = answered if leg.answer_time else 'ring_no_answer'
+        if not leg.close(when, how):
+            return
+        agent = self.agents.get(leg.interface)
+        if agent is None or agent.leg is not leg:
+            return
+        agent.leg = None
+        if leg.answer_time and how != 'answered':
+            self._start_wrapup(agent, when, leg.queue)
+        else:
+            self._to_idle(agent, when)
+
+    # -- bridges, hold, transfers -------------------------------------------
+
+    def _on_BridgeEnter(self, event, when):
+        uniqueid, bridge = event['Uniqueid'], event['BridgeUniqueid']
+        self._name(uniqueid, event['Channel'])
+        peers = set(self.bridges[bridge])
+        self._unbridge(uniqueid)
+        self.bridges[bridge].add(uniqueid)
+        self.channel_bridge[uniqueid] = bridge
+        call = self.channel_call.get(uniqueid) or self._call_of(peers)
+        if call is None:
+            return
+        if uniqueid not in call.live:
+            self._own(call, uniqueid)
+        if is_local(event['Channel']) or uniqueid == call.uniqueid:
+            return
+        if self._leg_of(call, uniqueid) is None:
+            leg = self._leg_behind_locals(call, peers)
+            if leg is not None:
+                leg.channels.add(uniqueid)
+            else:
+                self._direct_leg(call, uniqueid, event['Channel'], when)
+
+    def _call_of(self, uniqueids):
+        for uniqueid in uniqueids:
+            if uniqueid in self.channel_call:
+                return self.channel_call[uniqueid]
+        return None
+
+    def _leg_of(self, call, uniqueid):
+        for leg in call.legs:
+            if uniqueid in leg.channels:
+                return leg
+        return None
+
+    def _leg_behind_locals(self, call, peers):
+        """The active leg a Local channel in ``peers`` leads to.
+
+        A Local-channel member ``Local/1001@agents`` is dialled as ``;1``;
+        its ``;2`` half dials the phone and shares a bridge with it, so the
+        phone's channel belongs to the leg of ``;1``.
+        """
+        for peer in peers:
+            name = self.channel_names.get(peer, '')
+            if not is_local(name):
+                continue
+            partner = self.name_uniqueid.get(local_partner(name))
+            for uniqueid in (peer, partner):
+                leg = self._leg_of(call, uniqueid)
+                if leg is not None and leg.active:
+                    leg.channels.add(peer)
+                    return leg
+        return None
+
+    def _direct_leg(self, call, uniqueid, name, when):
+        "A party reached without the queue: transfer target or plain dial."
+        device = device_of(name)
+        interface = self.devices.get(device, device)
+        leg = Leg(interface, call.queues[-1] if call.queues else None,
+            self.channel_born.get(uniqueid, when), {uniqueid},
+            from_queue=False, answer_time=when)
+        call.legs.append(leg)
+        agent = self.agents.get(interface)
+        if agent is not None and agent.leg is None:
+            agent.leg = leg
+            self._set_state(agent, 'talking', when, queue=leg.queue)
+
+    def _on_BridgeLeave(self, event, when):
+        self._unbridge(event['Uniqueid'])
+
+    def _hold_leg(self, event):
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is None:
+            return None
+        if event['Uniqueid'] == call.uniqueid:
+            return call.talking_leg()
+        return self._leg_of(call, event['Uniqueid'])
+
+    def _on_Hold(self, event, when):
+        leg = self._hold_leg(event)
+        if leg is not None and leg.active and leg.hold_start is None:
+            leg.hold_start = when
+            self._agent_of_leg(leg, 'hold', when)
+
+    def _on_Unhold(self, event, when):
+        leg = self._hold_leg(event)
+        if leg is not None and leg.active and leg.hold_start is not None:
+            leg.hold_seconds += seconds(leg.hold_start, when)
+            leg.hold_start = None
+            self._agent_of_leg(leg, 'talking', when)
+
+    def _agent_of_leg(self, leg, state, when):
+        agent = self.agents.get(leg.interface)
+        if agent is not None and agent.leg is leg:
+            self._set_state(agent, state, when, queue=leg.queue)
+
+    def _on_BlindTransfer(self, event, when):
+        self._transfer(event, 'TransfererUniqueid', when, 'transferred_blind',
+            event.get('Extension'))
+
+    def _on_AttendedTransfer(self, event, when):
+        self._transfer(event, 'OrigTransfererUniqueid', when,
+            'transferred_attended', None)
+
+    def _transfer(self, event, transferer_key, when, result, target):
+        if event.get('Result', 'Success') != 'Success':
+            return
+        transferer = event.get(transferer_key)
+        call = self.channel_call.get(transferer)
+        leg = self._leg_of(call, transferer) if call else None
+        if leg is None or not leg.active:
+            return
+        leg.transfer_target = target or self._consulted(call, leg, event)
+        self._end_leg(leg, when, result)
+
+    def _consulted(self, call, transferer_leg, event):
+        """Whom an attended transfer went to: the party the agent consulted,
+        which holds the latest answered leg besides the agent's own."""
+        for leg in reversed(call.legs):
+            if leg is not transferer_leg and leg.answer_time and leg.active:
+                return leg.interface
+        target = event.get('TransferTargetChannel')
+        return device_of(target) if target else None
+
+    # -- agents -------------------------------------------------------------
+
+    def _agent(self, interface):
+        if interface not in self.agents:
+            self.agents[interface] = Agent(interface)
+        return self.agents[interface]
+
+    def _member_update(self, event):
+        """Record what a QueueMember* event says of the member: membership,
+        pause in this queue, Asterisk's wrap-up, phone device."""
+        agent = self._agent(event['Interface'])
+        agent.memberships.add(event['Queue'])
+        agent.set_pause(event['Queue'], event.get('Paused') == '1',
+            event.get('PausedReason') or None)
+        agent.pbx_wrapup = int(event.get('Wrapuptime') or 0)
+        if event.get('StateInterface'):
+            self.devices[event['StateInterface']] = agent.interface
+        return agent
+
+    def _on_QueueMemberAdded(self, event, when):
+        agent = self._member_update(event)
+        if agent.state in IDLE_STATES:
+            self._to_idle(agent, when)
+
+    def _on_QueueMemberRemoved(self, event, when):
+        agent = self._agent(event['Interface'])
+        agent.memberships.discard(event['Queue'])
+        agent.pauses.pop(event['Queue'], None)
+        if agent.state in IDLE_STATES or agent.state == 'wrap_up':
+            self._to_idle(agent, when)
+
+    def _on_QueueMemberPause(self, event, when):
+        agent = self._member_update(event)
+        # An explicit pause or unpause also ends after-call work early.
+        if agent.state in IDLE_STATES or agent.state == 'wrap_up':
+            self._to_idle(agent, when)
+
+    def _on_QueueMemberStatus(self, event, when):
+        agent = self._member_update(event)
+        if agent.state in IDLE_STATES:
+            self._to_idle(agent, when)
+
+    def _start_wrapup(self, agent, when, queue):
+        wrapup = self.wrapup_seconds(agent.interface)
+        wrapup = agent.pbx_wrapup if wrapup is None else wrapup
+        if wrapup <= 0:
+            self._to_idle(agent, when)
+            return
+        agent.wrap_until = when + dt.timedelta(seconds=wrapup)
+        heapq.heappush(self._wrapups,
+            (agent.wrap_until, next(self._order), agent.interface))
+        self._set_state(agent, 'wrap_up', when, queue=queue)
+
+    def _to_idle(self, agent, when):
+        agent.wrap_until = None
+        if not agent.memberships:
+            self._set_state(agent, 'logged_out', when)
+        elif agent.paused:
+            self._set_state(agent, 'not_ready', when, agent.pause_reason)
+        else:
+            self._set_state(agent, 'ready', when)
+
+    def _set_state(self, agent, state, when, reason=None, queue=None):
+        "Close the current interval and open the next, if anything changed."
+        if (agent.state, agent.reason, agent.queue) == (state, reason, queue):
+            return
+        if agent.start is None or when > agent.start:
+            if agent.start is not None:
+                self._emit_interval(agent, when)
+            agent.start = when
+        # A change at the very instant the interval began replaces it:
+        # zero-length intervals carry nothing.
+        agent.state, agent.reason, agent.queue = state, reason, queue
+
+    def _emit_interval(self, agent, end):
+        self.on_fact('interval', {
+            'key': f'{agent.interface}@{agent.start.isoformat()}',
+            'interface': agent.interface,
+            'state': agent.state,
+            'reason': agent.reason,
+            'queue': agent.queue,
+            'start': agent.start,
+            'end': end,
+            })
+
+    def _resync_agent(self, agent, member_events, now):
+        agent.memberships = {event['Queue'] for event in member_events}
+        agent.pauses = {}
+        for event in member_events:
+            agent.set_pause(event['Queue'], event.get('Paused') == '1',
+                event.get('PausedReason') or None)
+        if agent.leg is not None and agent.leg.active:
+            return
+        agent.leg = None
+        statuses = {event.get('Status') for event in member_events}
+        in_call = any(event.get('InCall') == '1' for event in member_events)
+        queue = member_events[0]['Queue'] if member_events else None
+        if statuses & set(RINGING_STATUSES):
+            self._set_state(agent, 'ringing', now, queue=queue)
+        elif in_call or statuses & set(BUSY_STATUSES):
+            self._set_state(agent, 'talking', now, queue=queue)
+        elif agent.state != 'wrap_up':
+            self._to_idle(agent, now)
+
+    def _reap(self, live_channels, now):
+        for uniqueid in list(self.channel_call):
+            if uniqueid not in live_channels:
+                logger.warning('channel %s hung up while AMI was down',
+                    uniqueid)
+                self._hang_up(uniqueid, now, None, seen=False)
+
+    def _resync_entry(self, event, now):
+        "A caller that joined a queue while we were not listening."
+        uniqueid = event['Uniqueid']
+        if uniqueid in self.channel_call:
+            return
+        join = now - dt.timedelta(seconds=int(event.get('Wait') or 0))
+        call = Call(uniqueid, uniqueid, 'inbound',
+            event.get('CallerIDNum', ''), '', join)
+        call.queues.append(event['Queue'])
+        call.join_time = join
+        self.calls[uniqueid] = call
+        self._name(uniqueid, event.get('Channel', ''))
+        self._own(call, uniqueid)
+
+    def _remember(self, key):
+        self._seen[key] = None
+        if len(self._seen) > SEEN_KEYS_KEPT:
+            self._seen.popitem(last=False)

@@ -1,0 +1,255 @@
+/* Contact-center additions to sao (served as custom.js from the web root).
+
+   Screen pop (addons/cc_telephony/doc/screenpop.rst): the server publishes
+   {type: 'cc_screen_pop', ...} on the bus channel user:<uid> (PostgreSQL);
+   where the database has no channels (SQLite) the same messages are polled
+   from cc.screen.pop. Supervisor boards reload themselves. */
+(function() {
+    'use strict';
+
+    var POLL_MS = 1000;
+    var BOARD_RELOAD_MS = 5000;
+    var BOARD_MODELS = ['cc.queue.board', 'cc.agent.board'];
+    var TEXTS = {
+        'zh_CN': {
+            'call': '来电', 'ivr': 'IVR', 'wait': '排队等待',
+            'seconds': '秒', 'choose': '选择来电客户',
+            'new': '新客户', 'close': '关闭'},
+        'en': {
+            'call': 'Call from', 'ivr': 'IVR', 'wait': 'Waited',
+            'seconds': 's', 'choose': 'Choose the caller',
+            'new': 'New customer', 'close': 'Close'},
+    };
+
+    var cc = window.ccScreenPop = {
+        user_id: null,
+        mode: null,
+        last_pop: null,
+        seen: new Set(),
+        shown: {},          // call_id -> {received, visible} (benchmark)
+        timer: null,
+    };
+
+    function text(key) {
+        var lang = (Sao.i18n.getlang() || 'en').replace('-', '_');
+        var table = TEXTS[lang] || TEXTS[lang.split('_')[0]] || TEXTS.en;
+        return table[key];
+    }
+
+    function rpc(method, params) {
+        var session = Sao.Session.current_session;
+        // No error dialog: polling must not bother the agent.
+        return Sao.rpc({
+            'method': method,
+            'params': params.concat([{}]),
+        }, session, true, false);
+    }
+
+    // Several tabs of one browser get the same message: the visible tab
+    // claims the pop at once, hidden ones wait a little and pop only when no
+    // tab claimed it (localStorage is shared by the tabs of one origin).
+    function claim(message) {
+        var key = 'cc_pop_' + (message.pop_id || message.call_id);
+        var delay = document.visibilityState === 'visible' ? 0 : 300;
+        var prm = jQuery.Deferred();
+        window.setTimeout(function() {
+            var owner = null;
+            try {
+                owner = window.localStorage.getItem(key);
+                if (!owner) {
+                    window.localStorage.setItem(key, Sao.Bus.id);
+                    owner = window.localStorage.getItem(key);
+                }
+            } catch (e) {
+                owner = Sao.Bus.id;  // No storage: every tab pops.
+            }
+            if (owner === Sao.Bus.id) {
+                prm.resolve();
+            } else {
+                prm.reject();
+            }
+        }, delay);
+        return prm;
+    }
+
+    function banner(message) {
+        var parts = [text('call') + ' ' + (message.number || '')];
+        if (message.queue) {
+            parts.push(message.queue);
+        }
+        if (message.ivr_path) {
+            parts.push(text('ivr') + ': ' + message.ivr_path);
+        }
+        if (message.wait_seconds !== null &&
+                message.wait_seconds !== undefined) {
+            parts.push(text('wait') + ' ' +
+                Math.round(message.wait_seconds) + ' ' + text('seconds'));
+        }
+        var el = jQuery('#cc-screen-pop');
+        if (!el.length) {
+            el = jQuery('<div/>', {
+                'id': 'cc-screen-pop',
+                'class': 'cc-screen-pop',
+                'role': 'status',
+            }).appendTo('body');
+        }
+        el.empty().attr('data-call-id', message.call_id)
+            .append(jQuery('<span/>', {
+                'class': 'cc-screen-pop-text',
+                'text': parts.join(' · '),
+            }))
+            .append(jQuery('<button/>', {
+                'type': 'button',
+                'class': 'close',
+                'aria-label': text('close'),
+                'text': '×',
+            }).click(function() {
+                el.hide();
+            }))
+            .show();
+        window.clearTimeout(cc.banner_timer);
+        cc.banner_timer = window.setTimeout(function() {
+            el.hide();
+        }, 30000);
+    }
+
+    function open(message) {
+        var attributes = {
+            'model': message.model || 'party.party',
+            'context': {},
+            'mode': ['form', 'tree'],
+        };
+        if (message.res_id) {
+            attributes.res_id = message.res_id;
+        } else if (message.candidates && message.candidates.length) {
+            attributes.domain = [['id', 'in', message.candidates]];
+            attributes.mode = ['tree', 'form'];
+            attributes.name = text('choose');
+        } else {
+            // cc_base's party.default_contact_mechanisms reads it.
+            attributes.context = {'cc_new_number': message.new_number};
+            attributes.name = text('new');
+        }
+        return Sao.Tab.create(attributes);
+    }
+
+    // Resolve once the tab shows the record (or the list) with its data.
+    function visible(message) {
+        var prm = jQuery.Deferred();
+        var started = Date.now();
+        (function check() {
+            var tab = Sao.Tab.tabs.get_current();
+            var screen = tab && tab.screen;
+            var ready = false;
+            if (screen && screen.model_name === (message.model ||
+                    'party.party')) {
+                var record = screen.current_record;
+                if (message.res_id) {
+                    ready = record && record.id === message.res_id &&
+                        record.is_loaded('rec_name');
+                } else if (message.candidates) {
+                    ready = screen.group && screen.group.length ===
+                        message.candidates.length;
+                } else {
+                    ready = record && record.id < 0;
+                }
+            }
+            if (ready) {
+                prm.resolve();
+            } else if (Date.now() - started > 10000) {
+                prm.reject();
+            } else {
+                window.setTimeout(check, 10);
+            }
+        })();
+        return prm;
+    }
+
+    cc.handle = function(message) {
+        if (!message || message.type !== 'cc_screen_pop') {
+            return;
+        }
+        var key = message.pop_id || message.message_id;
+        // The bus replays its cache at every (re)login: ignore what is
+        // stale, and what this tab has already shown.
+        if (cc.seen.has(key) || (message.expires * 1000 < Date.now())) {
+            return;
+        }
+        cc.seen.add(key);
+        var received = Date.now();
+        claim(message).done(function() {
+            banner(message);
+            open(message).then(function() {
+                return visible(message);
+            }).done(function() {
+                cc.shown[message.call_id] = {
+                    'received': received,
+                    'visible': Date.now(),
+                    'pop_id': message.pop_id,
+                };
+                jQuery('#cc-screen-pop').attr('data-shown', message.call_id);
+            });
+        });
+    };
+
+    function poll() {
+        if (!Sao.Session.current_session ||
+                Sao.Session.current_session.user_id !== cc.user_id) {
+            return;
+        }
+        rpc('model.cc.screen.pop.poll', [cc.last_pop]).then(
+            function(result) {
+                cc.last_pop = result.last_id;
+                result.messages.forEach(cc.handle);
+            }).always(function() {
+                cc.timer = window.setTimeout(poll, POLL_MS);
+            });
+    }
+
+    function start(user_id) {
+        if (cc.user_id === user_id) {
+            return;
+        }
+        if (cc.user_id !== null) {
+            Sao.Bus.unregister('user:' + cc.user_id, cc.handle);
+        }
+        window.clearTimeout(cc.timer);
+        cc.user_id = user_id;
+        cc.last_pop = null;
+        Sao.Bus.register('user:' + user_id, cc.handle);
+        rpc('model.cc.screen.pop.mode', []).then(function(mode) {
+            cc.mode = mode;
+            if (mode === 'poll') {
+                poll();
+            }
+        }, function() {
+            cc.mode = null;  // cc_telephony is not activated.
+        });
+    }
+
+    // Sao.user_menu runs after each login (and preference change): the
+    // session, hence the user id, is known there.
+    var user_menu = Sao.user_menu;
+    Sao.user_menu = function(preferences) {
+        var result = user_menu.apply(this, arguments);
+        var session = Sao.Session.current_session;
+        if (session && session.user_id) {
+            start(session.user_id);
+        }
+        return result;
+    };
+
+    // Supervisor boards: reload the visible list every few seconds.
+    window.setInterval(function() {
+        if (document.visibilityState !== 'visible') {
+            return;
+        }
+        var tab = Sao.Tab.tabs && Sao.Tab.tabs.get_current();
+        var screen = tab && tab.screen;
+        if (screen && ~BOARD_MODELS.indexOf(screen.model_name) &&
+                screen.current_view &&
+                screen.current_view.view_type === 'tree') {
+            screen.search_filter(screen.screen_container.get_text());
+        }
+    }, BOARD_RELOAD_MS);
+}());
