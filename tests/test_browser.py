@@ -70,6 +70,15 @@ def open_menu(page, *names):
         page.locator('#menu').get_by_text(name, exact=True).click()
 
 
+def expect_value(locator, value, errors):
+    "Wait for an input to show value; sao's JavaScript errors explain why not."
+    try:
+        playwright.expect(locator).to_have_value(value, timeout=TIMEOUT_MS)
+    except AssertionError as failure:
+        raise AssertionError(
+            f"{failure}\nsao JavaScript errors: {errors}") from None
+
+
 def test_agent_looks_up_caller_and_opens_customer(
         browser, server, agent, customer, output_dir):
     page, errors = browser
@@ -81,12 +90,11 @@ def test_agent_looks_up_caller_and_opens_customer(
     number_entry = page.locator('input[name=number]:visible')
     number_entry.fill(f'0{number}')
     number_entry.press('Enter')
-    chosen = page.locator('input[name=party]:visible')
-    playwright.expect(chosen).to_have_value(name)
+    expect_value(page.locator('input[name=party]:visible'), name, errors)
     page.locator('button[type=submit]:visible').click()
 
     customer_name = page.locator('input[name=name]:visible')
-    playwright.expect(customer_name).to_have_value(name)
+    expect_value(customer_name, name, errors)
     playwright.expect(customer_name).to_be_visible()
     page.screenshot(path=output_dir / 'agent-caller-lookup-customer.png')
     assert errors == []

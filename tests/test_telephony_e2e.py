@@ -189,6 +189,11 @@ class Center:
     def live_states(self):
         return dict(self.query('SELECT interface, state FROM cc_agent'))
 
+    def pbx_connected(self):
+        "Whether the bridge reported its AMI link up (after its resync)."
+        return self.query('SELECT status FROM cc_pbx WHERE code = ?',
+            PBX_CODE) == [('connected',)]
+
     def spooled(self):
         try:
             return self.spool_path.read_text().count('\n')
@@ -216,7 +221,8 @@ class Pbx:
         from trytond.modules.cc_telephony.pbxsim.server import AMIServer
         self.server = AMIServer(self.sim, {'cc': 'secret'})
         await self.server.start('127.0.0.1', self.center.ami_port)
-        await self.bridge_logged_in()
+        await until(self.center.pbx_connected,
+            'bridge connected and resynchronised')
         return self
 
     async def __aexit__(self, *exc):
@@ -230,9 +236,13 @@ class Pbx:
         shows the agents' live ``states``."""
         await self.sim.advance_to(self.start + dt.timedelta(seconds=seconds))
         if states:
-            await until(lambda: self.center.live_states() == states,
-                f'live states {states} at {seconds} s '
-                f'(have {self.center.live_states()})')
+            await until(lambda: self.live_states(states) == states,
+                f'live states {states} at {seconds} s')
+
+    def live_states(self, states):
+        "The database's live states of the agents named in ``states``."
+        live = self.center.live_states()
+        return {interface: live.get(interface) for interface in states}
 
     def at(self, value):
         "Seconds since the start of a database datetime (None stays None)."
@@ -538,9 +548,12 @@ def test_database_down_mid_call(center):
 
     pbx = asyncio.run(play())
     rows = calls(center, pbx)
-    # The router could not read PostgreSQL while it was down: its fallback
-    # sent the caller to the PBX's default queue and said why.
-    second_reason = 'router_error' if config.database_uri() else 'service'
+    # PostgreSQL down: the router cannot read, its fallback sends the
+    # caller to the PBX's default queue and says why. SQLite locked: the
+    # router reads Alice's last stored live state (talking since 13 s, the
+    # bridge could not write the end of her call): all agents busy.
+    second_reason = ('router_error' if config.database_uri()
+        else 'service,busy')
     assert [row[:5] + (row[8],) + row[-3:] for row in rows] == [
         ('+8613700000001', SERVICE, 'general', 'answered', 'queue',
             'service', 10.0, 13.0, 73.0),

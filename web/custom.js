@@ -146,7 +146,7 @@
                 var record = screen.current_record;
                 if (message.res_id) {
                     ready = record && record.id === message.res_id &&
-                        record.is_loaded('rec_name');
+                        Object.keys(record._loaded).length > 1;
                 } else if (message.candidates) {
                     ready = screen.group && screen.group.length ===
                         message.candidates.length;
@@ -179,11 +179,14 @@
         var received = Date.now();
         claim(message).done(function() {
             banner(message);
+            var opened = null;
             open(message).then(function() {
+                opened = Date.now();
                 return visible(message);
             }).done(function() {
                 cc.shown[message.call_id] = {
                     'received': received,
+                    'opened': opened,
                     'visible': Date.now(),
                     'pop_id': message.pop_id,
                 };

@@ -20,6 +20,7 @@ import logging
 import os
 import time
 
+from . import screenpop
 from .ami import AMIClient, AMIError
 from .spool import Spool
 from .tracker import Tracker
@@ -204,30 +205,51 @@ class PbxLink:
         self._pushed = {}
         self._status_at = 0.0
         self._status = None
+        self._held = None   # events that came during a resync
 
     def _on_fact(self, kind, data):
         self.sink.add(kind, data)
 
     def _on_event(self, event):
+        if self._held is not None:
+            # Applied after the resync's snapshot, which may be older.
+            self._held.append(event)
+            return
+        self._feed(event)
+
+    def _feed(self, event):
         if 'Timestamp' not in event:
             # timestampevents=yes is required; without it times are unknown.
             event = dict(event, Timestamp=str(time.time()))
         self.tracker.feed(event)
+        screenpop.on_bridge_event(self, event)
         self.last_event = self.tracker.now
         self._last_event_wall = time.monotonic()
 
     async def _on_resync(self, client):
-        events = await client.queue_status()
+        """Rebuild the tracker from QueueStatus and CoreShowChannels.
+
+        Events keep coming while both lists are on their way; applied at
+        once, an older snapshot would then undo them (a call answered
+        meanwhile reaped as hung up, an agent freed meanwhile set busy
+        again). They are held and applied after the snapshot."""
+        self._held = []
         try:
-            # Channels that hung up during a cut are ended at resync.
-            live = await client.live_channels()
-        except AMIError as error:
-            logger.warning('CoreShowChannels refused: %s', error)
-            live = None
-        self.tracker.resync(events, now=self.tracker.now or utcnow(),
-            live_channels=live)
-        logger.info('PBX %s: resynchronised from QueueStatus (%d events)',
-            self.settings['code'], len(events))
+            events = await client.queue_status()
+            try:
+                # Channels that hung up during a cut are ended at resync.
+                live = await client.live_channels()
+            except AMIError as error:
+                logger.warning('CoreShowChannels refused: %s', error)
+                live = None
+            self.tracker.resync(events, now=self.tracker.now or utcnow(),
+                live_channels=live)
+            logger.info('PBX %s: resynchronised from QueueStatus (%d events)',
+                self.settings['code'], len(events))
+        finally:
+            held, self._held = self._held, None
+            for event in held:
+                self._feed(event)
 
     def _live_changes(self):
         "Agents whose live state changed since the last successful write."

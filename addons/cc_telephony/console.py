@@ -26,7 +26,7 @@ from trytond.model import (
 from trytond.model.exceptions import AccessError
 from trytond.exceptions import UserError
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, In
+from trytond.pyson import Eval
 from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import (
@@ -126,36 +126,13 @@ class Agent(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        signed_out = Eval('state') == 'logged_out'
-        cls._buttons.update({
-                'sign_in': {'invisible': ~signed_out, 'depends': ['state']},
-                'sign_out': {'invisible': signed_out, 'depends': ['state']},
-                'ready': {'invisible': signed_out, 'depends': ['state']},
-                'not_ready_wizard': {
-                    'invisible': signed_out, 'depends': ['state']},
-                'answer': {'invisible': Eval('state') != 'ringing',
-                    'depends': ['state']},
-                'hangup': {'invisible': signed_out, 'depends': ['state']},
-                'hold': {'invisible': Eval('state') != 'talking',
-                    'depends': ['state']},
-                'unhold': {'invisible': Eval('state') != 'hold',
-                    'depends': ['state']},
-                'transfer_wizard': {
-                    'invisible': ~In(Eval('state'), ['talking', 'hold']),
-                    'depends': ['state']},
-                'wrap_up_wizard': {},
-                'listen': {'invisible': ~In(Eval('state'),
-                        ['talking', 'hold', 'ringing']),
-                    'depends': ['state']},
-                'whisper': {'invisible': ~In(Eval('state'),
-                        ['talking', 'hold', 'ringing']),
-                    'depends': ['state']},
-                'barge': {'invisible': ~In(Eval('state'),
-                        ['talking', 'hold', 'ringing']),
-                    'depends': ['state']},
-                'force_sign_out': {
-                    'invisible': signed_out, 'depends': ['state']},
-                })
+        # No button is hidden by the live state: it comes from the bridge
+        # and may lag the PBX, which has the last word (and says why).
+        cls._buttons.update({name: {} for name in [
+                    'sign_in', 'sign_out', 'ready', 'not_ready_wizard',
+                    'answer', 'hangup', 'hold', 'unhold', 'transfer_wizard',
+                    'wrap_up_wizard', 'listen', 'whisper', 'barge',
+                    'force_sign_out']})
         for name in ['not_ready', 'dial', 'transfer', 'consult',
                 'conference', 'wrap_up', 'force_not_ready', 'spy',
                 'my_agent']:
@@ -478,11 +455,13 @@ class Agent(metaclass=PoolMeta):
         if not digits:
             raise UserError(gettext('cc_telephony.msg_console_no_number'))
         parsed = Caller.parse(number)
-        # A Chinese number is dialled nationally (0 + area code for fixed
-        # lines); anything else keeps the digits as typed.
+        # A Chinese number is dialled nationally: mobiles as they are,
+        # fixed lines with 0 + area code; anything else as typed.
         if parsed.e164 and parsed.e164.startswith('+86'):
             national = parsed.e164[3:]
-            return national if national.startswith('1') else '0' + national
+            if len(national) == 11 and national.startswith('1'):
+                return national
+            return '0' + national
         return digits
 
     def _transfer_exten(self, kind, target):
@@ -942,17 +921,9 @@ class AgentBoard(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls._order = [('state', 'ASC'), ('id', 'ASC')]
-        on_call = In(Eval('state'), ['talking', 'hold', 'ringing'])
-        signed_out = Eval('state') == 'logged_out'
-        cls._buttons.update({
-                'listen': {'invisible': ~on_call, 'depends': ['state']},
-                'whisper': {'invisible': ~on_call, 'depends': ['state']},
-                'barge': {'invisible': ~on_call, 'depends': ['state']},
-                'force_not_ready': {
-                    'invisible': signed_out, 'depends': ['state']},
-                'force_sign_out': {
-                    'invisible': signed_out, 'depends': ['state']},
-                })
+        cls._buttons.update({name: {} for name in [
+                    'listen', 'whisper', 'barge', 'force_not_ready',
+                    'force_sign_out']})
 
     @classmethod
     def table_query(cls):

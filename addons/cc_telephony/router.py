@@ -24,6 +24,7 @@ import threading
 import time
 
 from . import fastagi, routing
+from .lookup import Lookup
 
 logger = logging.getLogger(__name__)
 
@@ -44,20 +45,31 @@ class Snapshot:
         self.values = None
         self._lock = threading.Lock()
 
-    def get(self, pool, pbx_code):
+    def get(self, pool, pbx_code, database=None, user=0):
+        """The snapshot; reloading it in the running transaction, or in a
+        read-only one of ``database`` when none runs in this thread."""
+        from trytond.transaction import Transaction
         with self._lock:
             now = time.monotonic()
             if self.values is None or now - self.loaded_at > self.max_age:
-                self.values = self._load(pool, pbx_code)
+                if Transaction().database is None and database:
+                    with Transaction().start(database, user, readonly=True):
+                        self.values = self._load(pool, pbx_code)
+                else:
+                    self.values = self._load(pool, pbx_code)
                 self.loaded_at = now
             return self.values
 
     @staticmethod
     def _load(pool, pbx_code):
         Pbx = pool.get('cc.pbx')
+        Tier = pool.get('cc.customer.tier')
         domain = [('code', '=', pbx_code)] if pbx_code else []
         pbxs = Pbx.search(domain, limit=1)
         return {
+            'caller_options': pool.get('cc.configuration').caller_options(),
+            'tiers': {i: (t['routing_priority'], t['vip'])
+                for i, t in Tier.summaries().items()},
             'pbx': pbxs[0].id if pbxs else None,
             'policy': (pbxs[0].routing_policy() if pbxs
                 else routing.Policy()),
@@ -94,20 +106,25 @@ class Router:
         self.snapshot = Snapshot(cache_seconds)
         self.pool = Pool(database)
         self.decisions = queue_module.Queue()
+        self.lookup = Lookup(database)
         self._writer = None
 
+    def static(self):
+        return self.snapshot.get(
+            self.pool, self.pbx_code, self.database, self.user)
+
     def request(self, info, now):
-        "Build the routing request of a call (inside a transaction)."
-        pool = self.pool
-        static = self.snapshot.get(pool, self.pbx_code)
+        "Build the routing request of a call (see lookup.py)."
+        static = self.static()
         policy = static['policy']
-        identity = pool.get('cc.caller').identify(info['caller_raw'])
-        caller = routing.Caller.from_identify(identity)
+        lookup = self.lookup
+        caller = lookup.caller(info['caller_raw'], static['caller_options'],
+            static['tiers'], now)
         last = None
         if policy.affinity_days > 0 and (caller.number or caller.party_ids):
-            last = pool.get('cc.call').last_agent(caller.number,
-                caller.party_ids, now - dt.timedelta(days=policy.affinity_days))
-        states = pool.get('cc.agent').live_states()
+            last = lookup.last_agent(caller.number, caller.party_ids,
+                now - dt.timedelta(days=policy.affinity_days))
+        states = lookup.live_states()
         agents = []
         for interface, (name, skills, queues) in static['profiles'].items():
             state, since = states.get(interface, ('logged_out', None))
@@ -119,13 +136,14 @@ class Router:
             last_agent_at=last[1] if last else None, policy=policy)
 
     def decide(self, info, now=None):
-        "The Decision for a call (runs its own read-only transaction)."
-        from trytond.transaction import Transaction
+        "The Decision for a call."
         now = now or utcnow()
-        with Transaction().start(
-                self.database, self.user, readonly=True) as transaction:
+        try:
             request = self.request(info, now)
-            transaction.rollback()
+        except Exception:
+            # A broken connection is replaced at the next call.
+            self.lookup.reset()
+            raise
         return routing.decide(request)
 
     def fallback(self, error):
@@ -183,9 +201,7 @@ class Router:
             try:
                 with Transaction().start(self.database, self.user):
                     Call = self.pool.get('cc.call')
-                    Call.record_decisions(
-                        batch, pbx=self.snapshot.get(
-                            self.pool, self.pbx_code)['pbx'])
+                    Call.record_decisions(batch, pbx=self.static()['pbx'])
                 return True
             except Exception:
                 attempt += 1
@@ -210,6 +226,8 @@ async def handle(router, executor, env, agi):
         decision = router.fallback(type(error).__name__)
     for name, value in decision.variables().items():
         await agi.set_variable(name, value)
+    logger.debug('%s from %r to %r: %s', info['uniqueid'], info['caller_raw'],
+        info['dnis'], ' '.join(decision.explanation))
     if info['uniqueid']:
         router.record(info, decision, now)
 

@@ -233,13 +233,18 @@ class Call(metaclass=PoolMeta):
 
     @classmethod
     def _connection_values(cls, connection, agents, queues):
+        Queue = Pool().get('cc.queue')
+        queue_id = queues.get(connection.get('queue'))
+        wait = float(connection.get('wait_seconds') or 0)
         return {
+            'within_service_level': bool(queue_id) and (
+                wait <= Queue(queue_id).service_level_seconds),
             'agent': agents.get(connection['interface']),
             'answer_time': connection.get('answer_time'),
-            'queue': queues.get(connection.get('queue')),
+            'queue': queue_id,
             'queue_code': connection.get('queue') or None,
             'ivr_path': connection.get('ivr_path') or None,
-            'wait_seconds': float(connection.get('wait_seconds') or 0),
+            'wait_seconds': wait,
             }
 
     @classmethod
@@ -267,7 +272,7 @@ class Call(metaclass=PoolMeta):
             # A transfer target connects later: the call was answered at
             # the first connection, and the figures of the first wait stay.
             for name in ('answer_time', 'wait_seconds', 'queue',
-                    'queue_code'):
+                    'queue_code', 'within_service_level'):
                 values.pop(name)
         for name in ('ivr_path', 'queue', 'queue_code'):
             if name in values and not values[name]:

@@ -36,7 +36,7 @@ def _engine(definition):
 
 
 class Calendar(DeactivableMixin, ModelSQL, ModelView):
-    "Business Calendar"
+    __string__ = "Business Calendar"
     __name__ = 'cc.calendar'
     name = fields.Char("Name", required=True, translate=True)
     chinese_holidays = fields.Boolean(
@@ -118,7 +118,7 @@ def _standard():
 
 
 class CalendarLine(ModelSQL, ModelView):
-    "Business Calendar Opening Hours"
+    __string__ = "Business Calendar Opening Hours"
     __name__ = 'cc.calendar.line'
     calendar = fields.Many2One(
         'cc.calendar', "Calendar", required=True, ondelete='CASCADE')
@@ -151,7 +151,7 @@ class CalendarLine(ModelSQL, ModelView):
 
 
 class CalendarDay(ModelSQL, ModelView):
-    "Business Calendar Special Day"
+    __string__ = "Business Calendar Special Day"
     __name__ = 'cc.calendar.day'
     calendar = fields.Many2One(
         'cc.calendar', "Calendar", required=True, ondelete='CASCADE')

@@ -4,7 +4,7 @@ from trytond.model import (
 
 
 class CannedReply(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    "Ticket Canned Reply"
+    __string__ = "Ticket Canned Reply"
     __name__ = 'cc.ticket.canned_reply'
     name = fields.Char("Name", required=True, translate=True)
     ticket_type = fields.Many2One(

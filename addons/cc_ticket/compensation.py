@@ -17,7 +17,7 @@ from trytond.transaction import Transaction
 
 
 class CompensationLimit(ModelSQL, ModelView):
-    "Compensation Limit"
+    __string__ = "Compensation Limit"
     __name__ = 'cc.compensation.limit'
     group = fields.Many2One(
         'res.group', "Group", required=True, ondelete='CASCADE')
@@ -40,7 +40,7 @@ class CompensationLimit(ModelSQL, ModelView):
 
 
 class Compensation(Workflow, ModelSQL, ModelView):
-    "Ticket Compensation"
+    __string__ = "Ticket Compensation"
     __name__ = 'cc.ticket.compensation'
     _states = {'readonly': Eval('state') != 'draft'}
     ticket = fields.Many2One(

@@ -5,7 +5,7 @@ from trytond.pyson import Id
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
-    "Ticket Configuration"
+    __string__ = "Ticket Configuration"
     __name__ = 'cc.ticket.configuration'
     ticket_sequence = fields.Many2One(
         'ir.sequence', "Ticket Sequence", required=True,

@@ -6,7 +6,7 @@ from trytond.transaction import Transaction
 
 
 class Department(DeactivableMixin, ModelSQL, ModelView):
-    "Ticket Department"
+    __string__ = "Ticket Department"
     __name__ = 'cc.department'
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code")
@@ -51,7 +51,7 @@ class Department(DeactivableMixin, ModelSQL, ModelView):
 
 
 class DepartmentUser(ModelSQL):
-    "Ticket Department - User"
+    __string__ = "Ticket Department - User"
     __name__ = 'cc.department-res.user'
     department = fields.Many2One(
         'cc.department', "Department", required=True, ondelete='CASCADE')

@@ -11,7 +11,7 @@ from trytond.transaction import Transaction
 
 
 class Dispatch(Workflow, ModelSQL, ModelView):
-    "Ticket Dispatch"
+    __string__ = "Ticket Dispatch"
     __name__ = 'cc.ticket.dispatch'
     _states = {'readonly': Eval('state') != 'pending'}
     ticket = fields.Many2One(

@@ -20,7 +20,7 @@ SATISFACTION = [
 
 
 class FollowUp(Workflow, ModelSQL, ModelView):
-    "Ticket Follow-up Visit"
+    __string__ = "Ticket Follow-up Visit"
     __name__ = 'cc.ticket.followup'
     _states = {'readonly': Eval('state') != 'open'}
     ticket = fields.Many2One(

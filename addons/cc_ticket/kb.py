@@ -5,7 +5,7 @@ from trytond.pyson import Eval
 
 
 class TicketArticle(ModelSQL):
-    "Ticket - Knowledge Article"
+    __string__ = "Ticket - Knowledge Article"
     __name__ = 'cc.ticket-cc.kb.article'
     ticket = fields.Many2One(
         'cc.ticket', "Ticket", required=True, ondelete='CASCADE')

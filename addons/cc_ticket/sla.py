@@ -41,7 +41,7 @@ NOT_ESCALATED, OWNER_WARNED, LEADER_ESCALATED, MANAGER_ESCALATED = range(4)
 
 class Policy(DeactivableMixin, sequence_ordered(), MatchMixin, ModelSQL,
         ModelView):
-    "SLA Policy"
+    __string__ = "SLA Policy"
     __name__ = 'cc.sla.policy'
     name = fields.Char("Name", required=True, translate=True)
     ticket_type = fields.Many2One(
@@ -115,7 +115,7 @@ class Policy(DeactivableMixin, sequence_ordered(), MatchMixin, ModelSQL,
 
 
 class Timer(ModelSQL, ModelView):
-    "Ticket SLA Timer"
+    __string__ = "Ticket SLA Timer"
     __name__ = 'cc.ticket.sla'
     ticket = fields.Many2One(
         'cc.ticket', "Ticket", required=True, ondelete='CASCADE')

@@ -23,7 +23,7 @@ COLUMNS = [
 
 
 class TicketStatistic(ModelSQL, ModelView):
-    "Ticket Statistics"
+    __string__ = "Ticket Statistics"
     __name__ = 'cc.ticket.statistic'
     month = fields.Date("Month")
     type = fields.Many2One('cc.ticket.type', "Type")
@@ -109,7 +109,7 @@ class TicketStatistic(ModelSQL, ModelView):
 
 
 class StatisticContext(ModelView):
-    "Ticket Statistics Context"
+    __string__ = "Ticket Statistics Context"
     __name__ = 'cc.ticket.statistic.context'
     from_date = fields.Date("From")
     to_date = fields.Date("To")
@@ -125,7 +125,7 @@ class StatisticContext(ModelView):
 
 
 class ExportStatistic(Wizard):
-    "Export Ticket Statistics"
+    __string__ = "Export Ticket Statistics"
     __name__ = 'cc.ticket.statistic.export'
     start = StateView('cc.ticket.statistic.context',
         'cc_ticket.statistic_context_view_form', [
@@ -152,7 +152,7 @@ class ExportStatistic(Wizard):
 
 
 class ExportStatisticResult(ModelView):
-    "Export Ticket Statistics"
+    __string__ = "Export Ticket Statistics"
     __name__ = 'cc.ticket.statistic.export.result'
     file = fields.Binary("File", filename='filename', readonly=True)
     filename = fields.Char("File Name", readonly=True)

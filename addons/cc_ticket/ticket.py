@@ -31,10 +31,14 @@ WAITING = {'waiting_customer', 'waiting_third_party'}
 DONE = {'resolved', 'follow_up', 'closed'}
 # Fields whose change may select another SLA policy or calendar.
 SLA_FIELDS = {'type', 'priority', 'tier', 'channel', 'team'}
+# Columns maintained by the workflow and the SLA pass, never by users.
+DERIVED_FIELDS = {
+    'sla_status', 'state', 'accept_date', 'resolve_date', 'close_date',
+    'resolution_minutes', 'reopen_count', 'related_ticket', 'second_contact'}
 
 
 class Ticket(Workflow, ModelSQL, ModelView):
-    "Ticket"
+    __string__ = "Ticket"
     __name__ = 'cc.ticket'
     _rec_name = 'number'
     _states = {'readonly': Eval('state') == 'closed'}
@@ -448,6 +452,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
     @classmethod
     def validate_fields(cls, tickets, field_names):
         super().validate_fields(tickets, field_names)
+        # SLA bookkeeping writes only derived columns: nothing to check.
+        if field_names is not None and field_names <= DERIVED_FIELDS:
+            return
         for ticket in tickets:
             if ticket.type:
                 ticket.type.check_ticket(ticket)
@@ -710,7 +717,7 @@ class Ticket(Workflow, ModelSQL, ModelView):
 
 
 class History(ModelSQL, ModelView):
-    "Ticket History"
+    __string__ = "Ticket History"
     __name__ = 'cc.ticket.history'
     ticket = fields.Many2One(
         'cc.ticket', "Ticket", required=True, ondelete='CASCADE',
@@ -755,6 +762,7 @@ class Interaction(metaclass=PoolMeta):
 class CreateTicket(Wizard):
     """Open a new ticket prefilled from the record at hand: a contact (the
     screen pop) or a customer (the customer 360)."""
+    __string__ = "Create Ticket"
     __name__ = 'cc.ticket.create'
     start_state = 'open_'
     open_ = StateAction('cc_ticket.act_ticket_new')

@@ -16,7 +16,7 @@ KINDS = [
 
 
 class TicketType(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
-    "Ticket Type"
+    __string__ = "Ticket Type"
     __name__ = 'cc.ticket.type'
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code")
@@ -78,7 +78,7 @@ class TicketType(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
 
 
 class TicketTypeField(ModelSQL):
-    "Ticket Type - Required Field"
+    __string__ = "Ticket Type - Required Field"
     __name__ = 'cc.ticket.type-ir.model.field'
     type = fields.Many2One(
         'cc.ticket.type', "Type", required=True, ondelete='CASCADE')

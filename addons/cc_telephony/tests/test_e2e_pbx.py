@@ -67,30 +67,30 @@ def pause(when, agent, reason=None):
     return step
 
 
-# (simulated seconds, script steps, live states expected in the database
-# once the bridge has caught up, before the next step).
+# (simulated seconds, script steps, live states and number of ended calls
+# expected in the database once the bridge has caught up).
 DAY = [
     (5, [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
             {'at': 0, 'do': 'login', 'queue': 'sales', 'agent': BOB}],
-        {ALICE: 'ready', BOB: 'ready'}),
+        {ALICE: 'ready', BOB: 'ready'}, 0),
     # A VIP: priority and the longest idle agent (a tie: first interface).
-    (95, [call(10, VIP, talk=60)], {ALICE: 'ready', BOB: 'ready'}),
+    (95, [call(10, VIP, talk=60)], {ALICE: 'ready', BOB: 'ready'}, 1),
     # Alice lets it ring out; Bob answers.
     (195, [call(100, KNOWN, talk=50, no_answer=[ALICE])],
-        {ALICE: 'ready', BOB: 'ready'}),
+        {ALICE: 'ready', BOB: 'ready'}, 2),
     # The VIP again: Alice served them, is ready, so she is preferred.
-    (295, [call(200, VIP, talk=30)], {ALICE: 'ready', BOB: 'ready'}),
-    (395, [call(300, BLOCKED)], {ALICE: 'ready', BOB: 'ready'}),
+    (295, [call(200, VIP, talk=30)], {ALICE: 'ready', BOB: 'ready'}, 3),
+    (395, [call(300, BLOCKED)], {ALICE: 'ready', BOB: 'ready'}, 4),
     (405, [pause(400, ALICE, 'meal'), pause(400, BOB, 'meeting')],
-        {ALICE: 'not_ready', BOB: 'not_ready'}),
+        {ALICE: 'not_ready', BOB: 'not_ready'}, 4),
     # Nobody ready: a callback is offered; the caller waits, then hangs up.
     (495, [call(410, '13700000004', patience=20)],
-        {ALICE: 'not_ready', BOB: 'not_ready'}),
+        {ALICE: 'not_ready', BOB: 'not_ready'}, 5),
     (595, [pause(500, ALICE), pause(500, BOB)],
-        {ALICE: 'ready', BOB: 'ready'}),
+        {ALICE: 'ready', BOB: 'ready'}, 5),
     (795, [call(600, '13700000005', transfer={'kind': 'blind', 'at': 20,
                     'target': '2000', 'after': 40})],
-        {ALICE: 'ready', BOB: 'ready'}),
+        {ALICE: 'ready', BOB: 'ready'}, 6),
     ]
 
 
@@ -124,7 +124,7 @@ class ScriptedDayTestCase(unittest.TestCase):
                 cls.database.name, str(cls.ami_port), str(cls.agi_port)],
             check=True, env=env, cwd=config.ROOT)
         cls.logs = []
-        cls.router = cls.service('router', '--listen',
+        cls.router = cls.service('router', '-v', '--listen',
             f'127.0.0.1:{cls.agi_port}')
         # The simulator's clock jumps: only event times may move the
         # bridge's clock (--clock-speed 0).
@@ -134,7 +134,9 @@ class ScriptedDayTestCase(unittest.TestCase):
 
     @classmethod
     def service(cls, name, *args):
-        log = tempfile.NamedTemporaryFile('w+', suffix=f'-{name}.log')
+        # Kept after the run (their names are in failure messages).
+        log = tempfile.NamedTemporaryFile(
+            'w+', prefix='cc-e2e-', suffix=f'-{name}.log', delete=False)
         cls.logs.append(log)
         return subprocess.Popen([sys.executable, '-m',
                 f'trytond.modules.cc_telephony.{name}', '-c',
@@ -158,13 +160,17 @@ class ScriptedDayTestCase(unittest.TestCase):
     def live_states(self):
         return dict(self.query('SELECT interface, state FROM cc_agent'))
 
-    async def settle(self, expected):
-        "Wait until the bridge has written the states the step leads to."
+    def ended_calls(self):
+        return self.query(
+            "SELECT count(*) FROM cc_call WHERE state = 'ended'")[0][0]
+
+    async def settle(self, states, ended):
+        "Wait until the bridge has written what the step leads to."
         deadline = time.monotonic() + SETTLE_TIMEOUT
-        while self.live_states() != expected:
+        while (self.live_states(), self.ended_calls()) != (states, ended):
             if time.monotonic() > deadline:
-                self.fail(f'live states {self.live_states()} != {expected}'
-                    + self.service_logs())
+                self.fail(f'{self.live_states()}, {self.ended_calls()} '
+                    f'ended != {states}, {ended}' + self.service_logs())
             await asyncio.sleep(0.05)
 
     def service_logs(self):
@@ -178,27 +184,34 @@ class ScriptedDayTestCase(unittest.TestCase):
         start = dt.datetime.now(dt.timezone.utc).replace(
             tzinfo=None, microsecond=0)
         sim = scenario.build({'start': start.isoformat(),
-                'queues': [QUEUE], 'script': [s for _, steps, _ in DAY
+                'queues': [QUEUE], 'script': [s for _, steps, _, _ in DAY
                     for s in steps]},
             f'agi://127.0.0.1:{self.agi_port}/route')
 
         async def run():
             server = AMIServer(sim, {'cc': 'secret'})
             await server.start('127.0.0.1', self.ami_port)
+            # The bridge reports 'connected' once its resynchronisation is
+            # done: events sent before would race with the QueueStatus.
             deadline = time.monotonic() + SETTLE_TIMEOUT
-            while not server.clients:
+            while self.query('SELECT status FROM cc_pbx') != [('connected',)]:
                 if time.monotonic() > deadline:
                     self.fail('bridge did not log in' + self.service_logs())
                 await asyncio.sleep(0.05)
-            for until, _, expected in DAY:
+            for until, _, states, ended in DAY:
                 await sim.advance_to(start + dt.timedelta(seconds=until))
-                await self.settle(expected)
+                # Real PBX time flows; the simulator's jumps. An event at
+                # the step's time lets the bridge's clock (which follows
+                # event times) see the wrap-ups that ended meanwhile.
+                sim.emit('TestClock')
+                await self.settle(states, ended)
             await server.stop()
         asyncio.run(run())
         return start
 
     def test_scripted_day(self):
         start = self.run_day()
+        print('service logs:', *(log.name for log in self.logs))
 
         def seconds(value):
             if value is None:
@@ -228,8 +241,8 @@ class ScriptedDayTestCase(unittest.TestCase):
                     'service,tier,vip,longest_idle', None, 3.0, 60.0, ALICE,
                     "VIP 客户", True, 'ended', 10.0, 13.0, 73.0),
                 ('+8613800000002', 'answered', 'sales', 'queue', 0, None,
-                    'service', None, 18.0, 50.0, BOB, "普通客户", True,
-                    'ended', 100.0, 118.0, 168.0),
+                    'service', None, 20.0, 50.0, BOB, "普通客户", True,
+                    'ended', 100.0, 120.0, 170.0),
                 ('+8613800000001', 'answered', 'sales', 'queue', 20, ALICE,
                     'service,tier,vip,affinity', None, 3.0, 30.0, ALICE,
                     "VIP 客户", True, 'ended', 200.0, 203.0, 233.0),
@@ -240,8 +253,8 @@ class ScriptedDayTestCase(unittest.TestCase):
                     None, 'service,busy', 1, 20.0, 0.0, None, None, True,
                     'ended', 410.0, None, 430.0),
                 ('+8613700000005', 'transferred', 'sales', 'queue', 0,
-                    None, 'service', None, 3.0, 60.0, 'PJSIP/2000', None,
-                    True, 'ended', 600.0, 603.0, 663.0),
+                    None, 'service', None, 3.0, 60.0, None, None,
+                    True, 'ended', 600.0, 603.0, 665.0),
                 ])
         legs = self.query(
             'SELECT c.caller_number, l.interface, l.result, l.ring_seconds, '
@@ -256,7 +269,8 @@ class ScriptedDayTestCase(unittest.TestCase):
                 ('+8613800000001', ALICE, 'completed', 3.0, 30.0, 10.0, None),
                 ('+8613700000005', ALICE, 'transferred_blind', 3.0, 20.0,
                     10.0, '2000'),
-                ('+8613700000005', 'PJSIP/2000', 'completed', 0.0, 40.0, 0.0,
+                # The transfer target rings 2 s (625), then talks 40 s.
+                ('+8613700000005', 'PJSIP/2000', 'completed', 2.0, 40.0, 0.0,
                     None),
                 ])
         alice = [(state, reason, seconds(begin), seconds(end))

@@ -7,6 +7,7 @@ from trytond.modules.cc_telephony import fastagi
 from trytond.modules.cc_telephony.pbxsim import agi as sim_agi
 from trytond.modules.cc_telephony.router import (
     Router, Snapshot, call_info, handle)
+from trytond.modules.cc_telephony.routing import Caller as RoutingCaller
 from trytond.modules.cc_telephony.routing import Decision
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
@@ -134,6 +135,46 @@ class RouterTestCase(TestCase):
                     'since': NOW}])
         decision = self.decide(router, '13700137000')
         self.assertEqual(decision.action, 'callback')
+
+    @with_transaction()
+    def test_lookup_agrees_with_identify(self):
+        "The router's SQL reads say what cc.caller.identify says"
+        pool = Pool()
+        Caller = pool.get('cc.caller')
+        Party = pool.get('party.party')
+        ListEntry = pool.get('cc.list.entry')
+        router = self.setup_center()
+        red, = Party.create([{'name': "赵六",
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'phone', 'value': '02161234567'}])],
+                    }])
+        ListEntry.create([{'list_type': 'red', 'party': red.id,
+                    'reason': "Complaint", 'valid_from': NOW}])
+        static = router.static()
+        for raw in [VIP_NUMBER, BLOCKED, '+86 21 6123 4567', '13700137000',
+                'anonymous', '']:
+            with self.subTest(raw=raw):
+                expected = RoutingCaller.from_identify(Caller.identify(raw))
+                self.assertEqual(router.lookup.caller(raw,
+                        static['caller_options'], static['tiers'],
+                        dt.datetime.now()), expected)
+
+    @with_transaction()
+    def test_lookup_last_agent_and_states_agree(self):
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Agent = pool.get('cc.agent')
+        router = self.setup_center()
+        since = NOW - dt.timedelta(days=30)
+        self.assertEqual(
+            router.lookup.last_agent('+86' + VIP_NUMBER, (), since),
+            Call.last_agent('+86' + VIP_NUMBER, (), since))
+        self.assertEqual(
+            router.lookup.last_agent('+86' + VIP_NUMBER, (), since)[0],
+            'PJSIP/8002')
+        self.assertIsNone(router.lookup.last_agent(
+                '+86' + VIP_NUMBER, (), NOW))
+        self.assertEqual(router.lookup.live_states(), Agent.live_states())
 
     @with_transaction()
     def test_snapshot_is_cached(self):

@@ -1,0 +1,189 @@
+"""Screen-pop delay: publish → customer form visible in the agent's sao.
+
+    CC_DATABASE_URI=postgresql://… .venv/bin/python bench/screen_pop.py \
+        [--pops 100] [--template DB]
+
+A throw-away database (or a clone of ``--template``) is served by a real
+trytond; headless Chromium logs in as the demo agent. Each pop is one call
+stored through ``cc.call.agent_connected`` (what the bridge does at
+AgentConnect) for a customer with one match. The delay runs from just
+before that RPC (the publish is committed inside it) to the moment
+custom.js sees the form showing the record (same machine, same clock).
+The first pop after the server starts is a warm-up and is not counted.
+Goal: p95 ≤ 300 ms. Writes bench/results/screen_pop.json.
+"""
+import argparse
+import datetime as dt
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ccsuite import config, testing  # noqa: E402
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync']
+
+
+def percentile(values, share):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))
+    return ordered[index]
+
+
+def connect(admin, interface, number):
+    uniqueid = f'bench-{time.time():.6f}-{random.random():.6f}'
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    (call_id,) = admin('model.cc.call.agent_connected', [{
+                'uniqueid': uniqueid, 'linkedid': uniqueid,
+                'direction': 'inbound', 'caller_raw': number,
+                'dnis': '95588', 'enter_time': now, 'queue': None,
+                'interface': interface, 'answer_time': now,
+                'wait_seconds': 3.0, 'ivr_path': '1>2'}], admin.context)
+    return call_id
+
+
+def prepare(server, kind):
+    admin = server.json_rpc().login('admin', testing.ADMIN_PASSWORD)
+    agent = server.json_rpc().login('agent', 'agent-demo')
+    interface = 'PJSIP/6001'
+    if not admin('model.cc.agent.search', [('user', '=', agent.user_id)],
+            0, 1, None, admin.context):
+        admin('model.cc.agent.create', [{'user': agent.user_id,
+                    'interface': interface}], admin.context)
+    else:
+        (found,) = admin('model.cc.agent.search_read',
+            [('user', '=', agent.user_id)], 0, 1, None, ['interface'],
+            admin.context)
+        interface = found['interface']
+    number = '139' + ''.join(random.choices('0123456789', k=8))
+    admin('model.party.party.create', [{'name': f'基准{number[-4:]}-{i}',
+                'contact_mechanisms': [('create', [
+                            {'type': 'mobile', 'value': number}])]}
+            for i in range(1 if kind == 'one' else 2)], admin.context)
+    return admin, interface, number
+
+
+def login(page, server):
+    page.goto(f'{server.url}/')
+    page.select_option('select#database', server.database)
+    page.fill('input#login', 'agent')
+    page.click('button[type=submit]')
+    password = page.locator('input[type=password]:visible')
+    password.fill('agent-demo')
+    password.press('Enter')
+    page.wait_for_function('window.ccScreenPop && window.ccScreenPop.mode')
+
+
+def one_pop(page, admin, interface, number, timeout_ms):
+    "(publish→visible, publish→received) in ms, or None if not shown."
+    started = time.time() * 1000
+    call_id = connect(admin, interface, number)
+    try:
+        page.wait_for_function(f'window.ccScreenPop.shown[{call_id}]',
+            timeout=timeout_ms, polling='raf')
+    except Exception:
+        return None
+    shown = page.evaluate(f'window.ccScreenPop.shown[{call_id}]')
+    # Close the tab so that the next pop opens a new one.
+    page.evaluate('Sao.Tab.tabs.close_current()')
+    return shown['visible'] - started, shown['received'] - started
+
+
+def run(server, pops, kind):
+    from playwright.sync_api import sync_playwright
+    admin, interface, number = prepare(server, kind)
+    with sync_playwright() as driver, \
+            tempfile.TemporaryDirectory(prefix='cc-bench-') as profile:
+        context = driver.chromium.launch_persistent_context(profile,
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={'width': 1366, 'height': 850})
+        page = context.pages[0] if context.pages else context.new_page()
+        login(page, server)
+        mode = page.evaluate('window.ccScreenPop.mode')
+        warm = None
+        for _ in range(5):  # The bus listener may not be up yet.
+            warm = one_pop(page, admin, interface, number, 5000)
+            if warm:
+                break
+        delays, received, lost = [], [], 0
+        for _ in range(pops):
+            result = one_pop(page, admin, interface, number, 10000)
+            if result is None:
+                lost += 1
+                continue
+            delays.append(result[0])
+            received.append(result[1])
+            time.sleep(0.2)
+        context.close()
+    return mode, warm, delays, received, lost
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--pops', type=int, default=100)
+    parser.add_argument('--kind', choices=['one', 'several'], default='one',
+        help='one match (customer form) or several (chooser list)')
+    parser.add_argument('--template', default=None,
+        help='existing database (not served) to clone instead of building')
+    arguments = parser.parse_args(argv)
+    for name in ('custom.js', 'custom.css'):
+        shutil.copy(ROOT / 'web' / name, ROOT / 'var' / 'sao' / name)
+    if arguments.template:
+        template = testing.TestDatabase(arguments.template)
+    else:
+        template = testing.TestDatabase(
+            testing.unique_database_name('cc_bench_tpl'),
+            modules=['cc_base', 'cc_telephony']).create()
+    database = template.clone(testing.unique_database_name('cc_bench'))
+    try:
+        with testing.Server(database.name) as server:
+            mode, warm, delays, received, lost = run(server, arguments.pops,
+                arguments.kind)
+    finally:
+        database.drop()
+        if not arguments.template:
+            template.drop()
+    result = {
+        'benchmark': 'screen_pop',
+        'backend': 'postgresql' if config.database_uri() else 'sqlite',
+        'delivery': mode,
+        'pops': arguments.pops,
+        'opens': {'one': 'customer form', 'several': 'chooser list'}[
+            arguments.kind],
+        'shown': len(delays),
+        'lost': lost,
+        'first_pop_ms': round(warm[0], 1) if warm else None,
+        'publish_to_visible_ms': {
+            'p50': round(statistics.median(delays), 1),
+            'p95': round(percentile(delays, 0.95), 1),
+            'max': round(max(delays), 1),
+            'mean': round(statistics.fmean(delays), 1),
+            },
+        'publish_to_received_ms': {
+            'p50': round(statistics.median(received), 1),
+            'p95': round(percentile(received, 0.95), 1),
+            },
+        'goal_p95_ms': 300,
+        'measured_at': dt.datetime.now(dt.timezone.utc).isoformat(
+            timespec='seconds'),
+        }
+    print(json.dumps(result, indent=2))
+    out = ROOT / 'bench' / 'results'
+    out.mkdir(parents=True, exist_ok=True)
+    name = 'screen_pop.json' if result['backend'] == 'postgresql' else (
+        'screen_pop_sqlite.json')
+    (out / name).write_text(json.dumps(result, indent=2) + '\n')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,103 @@
+"""What the telephony benchmarks share: databases, percentiles, results.
+
+trytond binds its database backend when it is first imported, so each
+benchmark runs one backend per process (``per_backend``)."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ccsuite import config, database, demo, session  # noqa: E402
+
+RESULTS = ROOT / 'bench' / 'results'
+
+
+def postgres_uri():
+    return subprocess.run([str(ROOT / 'scripts' / 'postgres.sh')],
+        capture_output=True, text=True, check=True).stdout.strip()
+
+
+def use_backend(backend):
+    "Point this process (before trytond is imported) at the backend."
+    if backend == 'postgresql':
+        os.environ['CC_DATABASE_URI'] = postgres_uri()
+    else:
+        os.environ.pop('CC_DATABASE_URI', None)
+    config.apply_environ()
+
+
+def per_backend(script, backends, argv):
+    """Run ``script`` once per backend (``--backend``) in a child process;
+    return the results each wrote to ``--output``."""
+    results = []
+    for backend in backends:
+        output = RESULTS / f'.{Path(script).stem}-{backend}.json'
+        subprocess.run([sys.executable, script, *argv, '--backend', backend,
+                '--output', str(output)], check=True)
+        results.append(json.loads(output.read_text()))
+        output.unlink()
+    return results
+
+
+def create_database(name, parties=0, demo_center=True):
+    """A fresh database with cc_telephony, ``parties`` customers loaded
+    with plain SQL and the demo center (queues, agents, DNIS, PBX)."""
+    database.drop(name)
+    database.initialise(name, 'bench-admin', ['cc_telephony'])
+    numbers = load_parties(name, parties) if parties else []
+    if demo_center:
+        from ccsuite import demo_telephony
+        demo_telephony.setup(name)
+    return numbers
+
+
+def load_parties(name, size):
+    started = time.perf_counter()
+    with session.transaction(name) as pool:
+        from trytond import backend
+        from trytond.transaction import Transaction
+        tiers = {t.code: t.id
+            for t in pool.get('cc.customer.tier').search([])}
+        cursor = Transaction().connection.cursor()
+        placeholder = '?' if backend.name == 'sqlite' else '%s'
+        numbers = demo.bulk_insert(cursor, size, tiers,
+            placeholder=placeholder)
+    with session.transaction(name):
+        from trytond.transaction import Transaction
+        Transaction().connection.cursor().execute('ANALYZE')
+    print(f'  {size} parties loaded in {time.perf_counter() - started:.0f} s',
+        flush=True)
+    return numbers
+
+
+def percentile(values, share):
+    values = sorted(values)
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(share * len(values)))]
+
+
+def latency_summary(milliseconds):
+    return {
+        'requests': len(milliseconds),
+        'p50_ms': round(percentile(milliseconds, 0.50), 2),
+        'p99_ms': round(percentile(milliseconds, 0.99), 2),
+        'max_ms': round(max(milliseconds), 2),
+        }
+
+
+def write(name, payload):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f'{name}.json'
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False,
+            default=str))
+    print(f'written {path.relative_to(ROOT)}')
+
+
+def machine():
+    return {'cpus': os.cpu_count(), 'python': sys.version.split()[0]}
