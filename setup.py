@@ -5,7 +5,8 @@ from setuptools import find_packages, setup
 
 ADDONS = Path(__file__).parent / 'addons'
 MODULE_DATA = [
-    'tryton.cfg', '*.xml', 'view/*.xml', 'locale/*.po', 'icons/*.svg',
+    'tryton.cfg', '*.xml', 'view/*.xml', 'locale/*.po', 'locale/override/*.po',
+    'icons/*.svg',
     'tests/*.rst', 'tests/*.json', 'data/*', '*.fodt', '*.fods']
 
 

@@ -12,8 +12,8 @@ ACTIONS = [
 
 
 class AuditLog(ModelSQL, ModelView):
-    "Contact Center Audit Log"
     __name__ = 'cc.audit.log'
+    __string__ = "Contact Center Audit Log"
     timestamp = fields.Timestamp("Timestamp", readonly=True)
     user = fields.Many2One('res.user', "User", readonly=True)
     action = fields.Selection(ACTIONS, "Action", readonly=True)

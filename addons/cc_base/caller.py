@@ -11,8 +11,8 @@ PHONE_TYPES = ('phone', 'mobile', 'fax')
 
 
 class Caller(Model):
-    "Caller Identification"
     __name__ = 'cc.caller'
+    __string__ = "Caller Identification"
 
     @classmethod
     def __setup__(cls):
@@ -96,14 +96,14 @@ class Caller(Model):
 
 
 class CallerLookupStart(ModelView):
-    "Caller Lookup"
     __name__ = 'cc.caller.lookup.start'
+    __string__ = "Caller Lookup"
     number = fields.Char("Caller Number", required=True)
 
 
 class CallerLookupResult(ModelView):
-    "Caller Lookup Result"
     __name__ = 'cc.caller.lookup.result'
+    __string__ = "Caller Lookup Result"
     number = fields.Char("Number", readonly=True)
     region = fields.Char("Region", readonly=True)
     carrier = fields.Char("Carrier", readonly=True)
@@ -122,8 +122,8 @@ class CallerLookupResult(ModelView):
 
 
 class CallerLookup(Wizard):
-    "Caller Lookup"
     __name__ = 'cc.caller.lookup'
+    __string__ = "Caller Lookup"
     start = StateView('cc.caller.lookup.start',
         'cc_base.caller_lookup_start_view_form', [
             Button("Cancel", 'end', 'tryton-cancel'),

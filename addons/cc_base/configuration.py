@@ -3,8 +3,8 @@ from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
-    "Contact Center Configuration"
     __name__ = 'cc.configuration'
+    __string__ = "Contact Center Configuration"
     phone_region = fields.Char(
         "Default Phone Region", required=True, size=2,
         help="ISO country code used for numbers without an international "

@@ -22,8 +22,8 @@ DIRECTIONS = [
 
 
 class Interaction(ModelSQL, ModelView):
-    "Contact"
     __name__ = 'cc.interaction'
+    __string__ = "Contact"
     channel = fields.Selection(CHANNELS, "Channel", required=True)
     channel_string = channel.translated('channel')
     direction = fields.Selection(DIRECTIONS, "Direction", required=True)

@@ -16,8 +16,8 @@ LIST_TYPES = [
 
 
 class ListEntry(DeactivableMixin, ModelSQL, ModelView):
-    "Caller List Entry"
     __name__ = 'cc.list.entry'
+    __string__ = "Caller List Entry"
     list_type = fields.Selection(LIST_TYPES, "List", required=True)
     list_type_string = list_type.translated('list_type')
     number = fields.Char(

@@ -44,10 +44,10 @@ class Module(metaclass=PoolMeta):
         super().deactivate(modules)
         for module in cls.browse(modules):
             if module.state == 'to remove':
-                cls.order_records_for_removal(module.name)
+                cls.renumber_records_for_removal(module.name)
 
     @classmethod
-    def order_records_for_removal(cls, name):
+    def renumber_records_for_removal(cls, name):
         "Renumber the module's ir.model.data rows in XML file order."
         ModelData = Pool().get('ir.model.data')
         data = ModelData.__table__()

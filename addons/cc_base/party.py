@@ -1,4 +1,3 @@
-from sql import Literal
 from sql.aggregate import Count, Max
 
 from trytond.model import Index, fields
@@ -77,7 +76,7 @@ class Party(metaclass=PoolMeta):
             result['cc_interaction_count'] = {p.id: 0 for p in parties}
         ids = [p.id for p in parties]
         cursor.execute(*table.select(
-                table.party, Count(Literal('*')), Max(table.start),
+                table.party, Count(), Max(table.start),
                 where=table.party.in_(ids), group_by=[table.party]))
         for party_id, count, last in cursor:
             if 'cc_interaction_count' in names:

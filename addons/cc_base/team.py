@@ -5,8 +5,8 @@ from trytond.transaction import Transaction
 
 
 class Team(DeactivableMixin, ModelSQL, ModelView):
-    "Contact Center Team"
     __name__ = 'cc.team'
+    __string__ = "Contact Center Team"
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code")
     leader = fields.Many2One('res.user', "Team Leader", ondelete='SET NULL')
@@ -54,8 +54,8 @@ class Team(DeactivableMixin, ModelSQL, ModelView):
 
 
 class TeamUser(ModelSQL):
-    "Contact Center Team - User"
     __name__ = 'cc.team-res.user'
+    __string__ = "Contact Center Team - User"
     team = fields.Many2One(
         'cc.team', "Team", required=True, ondelete='CASCADE')
     user = fields.Many2One(

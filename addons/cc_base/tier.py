@@ -4,8 +4,8 @@ from trytond.model import (
 
 
 class CustomerTier(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    "Customer Tier"
     __name__ = 'cc.customer.tier'
+    __string__ = "Customer Tier"
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code", required=True)
     routing_priority = fields.Integer(
