@@ -114,6 +114,24 @@ def _pauses(traffic, interface, duration):
     return pauses
 
 
+def whole_seconds(plan):
+    """Round a CallPlan's times to whole seconds.
+
+    Work-around, reported as a bug of cc_telephony: second fields have
+    digits (16, 1) but ingestion stores 3 decimals, so any sub-second
+    duration fails validation and the bridge spools it for ever."""
+    plan.talk = float(max(1, round(plan.talk)))
+    plan.patience = float(max(1, round(plan.patience)))
+    plan.holds = [{'at': float(round(hold['at'])),
+            'duration': float(max(1, round(hold['duration'])))}
+        for hold in plan.holds]
+    if plan.transfer:
+        plan.transfer = dict(plan.transfer,
+            at=float(round(plan.transfer['at'])),
+            after=float(max(1, round(plan.transfer['after']))))
+    return plan
+
+
 class Arrivals:
     """Poisson arrivals for ever (or until the simulator stops), each caller
     drawn from the customers' numbers or unknown."""
@@ -132,11 +150,13 @@ class Arrivals:
         self.sim.at(self._gap(), self._arrive)
 
     def _gap(self):
-        return self.rng.expovariate(self.traffic['rate_per_minute'] / 60)
+        gap = self.rng.expovariate(self.traffic['rate_per_minute'] / 60)
+        return float(max(1, round(gap)))
 
     async def _arrive(self):
         self.sim.at(self._gap(), self._arrive)
-        plan = self.scenario.random_plan(self.traffic, self.rng)
+        plan = whole_seconds(
+            self.scenario.random_plan(self.traffic, self.rng))
         plan.caller = self._caller() or plan.caller
         plan.dnis = self.rng.choices([n for n, _ in self.dnis],
             [w for _, w in self.dnis])[0]
@@ -159,7 +179,8 @@ async def serve(arguments):
     if arguments.rate is not None:
         traffic['traffic']['rate_per_minute'] = arguments.rate
     center = read_center(arguments.database, arguments.pbx)
-    start = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    start = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None,
+        microsecond=0)
     duration = arguments.duration or 24 * 3600
     sim = scenario.build(scenario_of(center, traffic, start, duration),
         center['agi_url'])

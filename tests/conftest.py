@@ -8,11 +8,19 @@ CC_TEST_TEMPLATE=<database> skips the database creation (about a minute):
 that existing database, which must not be served, is cloned (and kept).
 """
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from ccsuite import config, testing
+
+
+def pytest_configure():
+    "A terminated run still stops its servers and drops its databases."
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope='session')

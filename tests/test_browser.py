@@ -5,10 +5,7 @@ import random
 import tempfile
 
 import pytest
-
-from ccsuite import testing
-
-playwright = pytest.importorskip('playwright.sync_api')
+from playwright import sync_api as playwright
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',

@@ -125,34 +125,56 @@ def pop_until_shown(page, admin, interface, number, attempts=5):
         f'{error_dialogs(page)}; sao errors: {page.errors}')
 
 
+ON_POSTGRESQL = config.database_uri() is not None
+
+
+def test_call_pops_chooser(page, server, admin, agent, center, output_dir):
+    """Several customers share the number: a chooser lists them.
+
+    First in the file: the bus replays a pop younger than its 30 s expiry to
+    a new session, so a later test's login may show an earlier test's pop."""
+    number = random_mobile()
+    name, other = f'钱芳{number[-4:]}', f'孙丽{number[-4:]}'
+    create_customer(admin, name, number)
+    create_customer(admin, other, number)
+    sao_login(page, server, 'agent', 'agent-demo')
+    mode = page.evaluate('window.ccScreenPop.mode')
+    assert mode == ('bus' if ON_POSTGRESQL else 'poll')
+
+    pop_until_shown(page, admin, center, number)
+
+    rows = page.locator('tr:visible')
+    playwright.expect(rows.filter(has_text=name)).to_have_count(1)
+    playwright.expect(rows.filter(has_text=other)).to_have_count(1)
+    page.screenshot(path=output_dir / f'screenpop-chooser-{mode}.png')
+    assert error_dialogs(page) == []
+    assert page.errors == []
+
+
+@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason="cc_base/party: "
+    "reading the customer 360 fails on PostgreSQL: Party.read records the "
+    "read_360 audit log, an INSERT inside the read-only RPC transaction "
+    "('cannot execute INSERT in a read-only transaction'); SQLite lets it")
 def test_call_pops_customer_form(page, server, admin, agent, center,
         output_dir):
+    "One customer has the number: their 360 form opens"
     interface = center
     number = random_mobile()
     name = f'钱芳{number[-4:]}'
     create_customer(admin, name, number)
     sao_login(page, server, 'agent', 'agent-demo')
     mode = page.evaluate('window.ccScreenPop.mode')
-    assert mode == ('poll' if config.database_uri() is None else 'bus')
+    assert mode == ('bus' if ON_POSTGRESQL else 'poll')
 
     pop_until_shown(page, admin, interface, number)
 
-    playwright.expect(page.locator('input[name=name]:visible')).to_have_value(
-        name)
+    # custom.js marks the pop shown only once the record's values are in
+    # the form (the benchmark relies on it): no waiting here.
+    assert page.locator('input[name=name]:visible').input_value() == name
     banner = page.locator('#cc-screen-pop')
     playwright.expect(banner).to_contain_text('欢迎>1>2')
     playwright.expect(banner).to_contain_text('17')
     page.screenshot(path=output_dir / f'screenpop-customer-{mode}.png')
-
-    # Several customers share the number: a chooser lists them.
-    other = f'孙丽{number[-4:]}'
-    create_customer(admin, other, number)
-    call_id = connect_call(admin, interface, number)
-    page.wait_for_function(f'window.ccScreenPop.shown[{call_id}]')
-    rows = page.locator('tr:visible')
-    playwright.expect(rows.filter(has_text=name)).to_have_count(1)
-    playwright.expect(rows.filter(has_text=other)).to_have_count(1)
-    page.screenshot(path=output_dir / f'screenpop-chooser-{mode}.png')
     assert error_dialogs(page) == []
     assert page.errors == []
 
@@ -183,13 +205,17 @@ def test_unknown_number_pops_new_customer(page, server, admin, agent, center,
 
 def test_stale_pop_is_ignored(page, server, admin, agent, center):
     "A pop replayed after its expiry (bus cache, re-login) opens nothing"
+    party_id = create_customer(admin, '周杰', random_mobile())
     sao_login(page, server, 'agent', 'agent-demo')
-    opened = page.evaluate('''() => {
-        const before = Sao.Tab.tabs.length;
-        window.ccScreenPop.handle({type: 'cc_screen_pop', call_id: -1,
-            pop_id: -1, model: 'party.party', new_number: '1',
-            expires: Date.now() / 1000 - 1});
-        return Sao.Tab.tabs.length - before;
-    }''')
-    assert opened == 0
+    page.evaluate('''(party) => {
+        const now = Date.now() / 1000;
+        for (const [id, expires] of [[-1, now - 1], [-2, now + 30]]) {
+            window.ccScreenPop.handle({type: 'cc_screen_pop', call_id: id,
+                pop_id: id, model: 'party.party', candidates: [party],
+                expires: expires});
+        }
+    }''', party_id)
+    # The fresh one is shown; the stale one, handled first, never is.
+    page.wait_for_function('window.ccScreenPop.shown[-2]')
     assert page.evaluate('window.ccScreenPop.shown[-1]') is None
+    assert not page.evaluate('window.ccScreenPop.seen.has(-1)')

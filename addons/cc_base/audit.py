@@ -31,12 +31,22 @@ class AuditLog(ModelSQL, ModelView):
     def record(cls, action, resource, party=None, details=None):
         "Log an action of the current user; nobody else can write the log."
         transaction = Transaction()
-        with without_check_access():
-            cls.create([{
-                        'timestamp': datetime.datetime.now(),
-                        'user': transaction.user,
-                        'action': action,
-                        'resource': resource,
-                        'party': party,
-                        'details': details,
-                        }])
+        values = {
+            'timestamp': datetime.datetime.now(),
+            'user': transaction.user,
+            'action': action,
+            'resource': resource,
+            'party': party,
+            'details': details,
+            }
+        if transaction.readonly:
+            # Reading a customer happens in a read-only transaction (RPC
+            # read); the log is written beside it and kept even if the
+            # reading request fails afterwards.
+            with transaction.new_transaction() as logging, \
+                    without_check_access():
+                cls.create([values])
+                logging.commit()
+        else:
+            with without_check_access():
+                cls.create([values])
