@@ -19,6 +19,7 @@ database: bootstrap
 
 demo-data: database
 	.venv/bin/python -m ccsuite.demo --database $(DATABASE) --size $(DEMO_SIZE)
+	.venv/bin/python -m ccsuite.demo_telephony --database $(DATABASE)
 
 translations: bootstrap
 	.venv/bin/python -m ccsuite.i18n check

@@ -42,7 +42,8 @@ def traffic_scenario(calls, start):
         'queues': [{'name': 'general', 'strategy': 'rrmemory',
             'timeout': 15, 'wrapuptime': 10}],
         'agents': [{'interface': f'PJSIP/{7000 + n}',
-            'queues': {'general': 0}, 'answer_delay': 4}
+            'queues': {'general': 0}, 'answer_delay': 4,
+            'no_answer_probability': 0.05}
             for n in range(AGENTS)],
         'traffic': {'rate_per_minute': rate, 'duration': calls / rate * 60,
             'dnis': '10086', 'queue': 'general', 'ring_no_answer': 0.05,
@@ -55,8 +56,14 @@ def traffic_scenario(calls, start):
 
 def record_events(calls, start):
     "The AMI events of ``calls`` simulated calls, in order."
+    import random
     from trytond.modules.cc_telephony.pbxsim import scenario
-    sim = scenario.build(traffic_scenario(calls, start))
+    settings = traffic_scenario(calls, start)
+    traffic = settings.pop('traffic')
+    sim = scenario.build(settings)
+    rng = random.Random(calls)
+    bench.schedule_arrivals(sim, traffic, sorted(
+            rng.uniform(0, traffic['duration']) for _ in range(calls)), rng)
     events = []
     sim.listeners.append(events.append)
     duration = calls / 12.0 * 60 + 3600

@@ -65,13 +65,11 @@ TRAFFIC = {'handle_time': {'dist': 'lognormal', 'mean': 120, 'sigma': 0.5},
 
 
 def schedule_calls(sim, calls, numbers, rng):
-    from trytond.modules.cc_telephony.pbxsim import scenario
-    for at in sorted(rng.uniform(0, PEAK_SECONDS) for _ in range(calls)):
-        plan = scenario.random_plan(TRAFFIC, rng)
-        if numbers and rng.random() < 0.8:
-            plan.caller = '0' + numbers[rng.randrange(len(numbers))][3:]
-        plan.dnis, plan.queue = '10086', QUEUE
-        sim.at(at, sim.arrive, plan)
+    "``calls`` arrivals at uniform random times over the peak."
+    callers = ['0' + number[3:] for number in numbers[:5000]]
+    bench.schedule_arrivals(sim, TRAFFIC, sorted(
+            rng.uniform(0, PEAK_SECONDS) for _ in range(calls)), rng,
+        callers, queue=QUEUE)
 
 
 class Counters:
@@ -142,9 +140,11 @@ async def play(name, database, pbx, arguments, numbers, spool_dir):
     link.tracker.flush()
     await link.flush()
     await asyncio.get_running_loop().run_in_executor(executor, lambda: None)
+    stored_after = time.perf_counter() - started
     await server.stop()
     executor.shutdown()
     return {'start': start, 'wall_seconds': round(simulated, 1),
+        'wall_seconds_until_stored': round(stored_after, 1),
         'pbx_seconds': int((sim.now - start).total_seconds()),
         'ami_events': counters.events, 'counters': counters,
         'backlog': link.sink.backlog}
@@ -200,8 +200,10 @@ def run_backend(arguments):
         'intervals_emitted': len(counters.intervals),
         **stored(name, run.pop('start'), counters), **run,
         'router_exit_code': router_exit}
+    # Every AMI event sent, over TCP, tracked and stored: until the last
+    # fact is in the database.
     result['ingest_events_per_s'] = round(
-        result['ami_events'] / result['wall_seconds'])
+        result['ami_events'] / result['wall_seconds_until_stored'])
     result['speed_up'] = round(result['pbx_seconds'] / result['wall_seconds'],
         1)
     result['lost'] = {

@@ -54,7 +54,7 @@ class Rollback(Exception):
 
 def load(db_name, size, due_share, now, backend):
     "Insert tickets and timers with plain SQL; returns seconds taken."
-    from trytond.modules.cc_ticket.sla_clock import BusinessCalendar, SLAClock
+    from trytond.modules.cc_base.sla_clock import BusinessCalendar, SLAClock
     calendar = BusinessCalendar.standard()
     rng = random.Random(size)
     placeholder = '?' if backend == 'sqlite' else '%s'

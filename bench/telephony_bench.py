@@ -101,3 +101,35 @@ def write(name, payload):
 
 def machine():
     return {'cpus': os.cpu_count(), 'python': sys.version.split()[0]}
+
+
+def whole_seconds(plan):
+    """Round a pbxsim CallPlan's times to whole seconds.
+
+    Work-around, reported: cc.agent.state.duration_seconds and the call's
+    and legs' second fields have digits (16, 1), but ingestion stores them
+    rounded to 3 decimals; any sub-second duration (real Asterisk
+    timestamps have microseconds) fails validation and the bridge spools
+    the batch for ever. Whole-second times keep the benchmarks measuring."""
+    plan.talk = float(max(1, round(plan.talk)))
+    plan.patience = float(max(1, round(plan.patience)))
+    plan.holds = [{'at': float(round(h['at'])),
+            'duration': float(max(1, round(h['duration'])))}
+        for h in plan.holds]
+    if plan.transfer:
+        plan.transfer = dict(plan.transfer, at=float(round(
+                    plan.transfer['at'])), after=float(max(1, round(
+                        plan.transfer['after']))))
+    return plan
+
+
+def schedule_arrivals(sim, traffic, times, rng, callers=(), dnis='10086',
+        queue='general'):
+    "Calls at the given offsets (whole seconds), plans drawn like pbxsim's."
+    from trytond.modules.cc_telephony.pbxsim import scenario
+    for at in times:
+        plan = whole_seconds(scenario.random_plan(traffic, rng))
+        if callers and rng.random() < 0.8:
+            plan.caller = rng.choice(callers)
+        plan.dnis, plan.queue = dnis, queue
+        sim.at(float(round(at)), sim.arrive, plan)

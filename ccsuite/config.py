@@ -28,6 +28,7 @@ def environ():
     env['TRYTOND_DATABASE__URI'] = env['TRYTOND_DATABASE_URI'] = uri
     env.setdefault('TRYTOND_DATABASE__PATH', str(SQLITE_PATH))
     env.setdefault('TRYTOND_WEB__ROOT', str(ROOT / 'var' / 'sao'))
+    env.setdefault('TRYTOND_WEB__LISTEN', '127.0.0.1:8000')
     env.setdefault('TRYTOND_CONFIG', str(CONFIG_FILE))
     return env
 

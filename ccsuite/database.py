@@ -82,7 +82,11 @@ def create_empty(database):
 def drop(database):
     uri = config.database_uri()
     if not uri:
-        (config.SQLITE_PATH / f'{database}.sqlite').unlink(missing_ok=True)
+        # The -wal/-shm files of a dropped database would be replayed into
+        # a new one of the same name.
+        for suffix in ('.sqlite', '.sqlite-wal', '.sqlite-shm'):
+            (config.SQLITE_PATH / f'{database}{suffix}').unlink(
+                missing_ok=True)
         return
     import psycopg
     with psycopg.connect(_pg_dsn(uri, 'postgres'), autocommit=True) as conn:

@@ -151,9 +151,6 @@ def test_call_pops_chooser(page, server, admin, agent, center, output_dir):
     assert page.errors == []
 
 
-@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason="cc_base/party: "
-    "reading the customer 360 fails on PostgreSQL: Party.read records the "
-    "read_360 audit log, an INSERT inside the read-only RPC transaction "
     "('cannot execute INSERT in a read-only transaction'); SQLite lets it")
 def test_call_pops_customer_form(page, server, admin, agent, center,
         output_dir):
@@ -184,10 +181,6 @@ def error_dialogs(page):
     return page.locator('.modal-dialog:visible .alert').all_inner_texts()
 
 
-@pytest.mark.xfail(strict=True, reason="cc_base/party: the prefilled phone "
-    "of a new party makes party.contact_mechanism.on_change_notify raise "
-    "AttributeError 'party.address' has no attribute 'country' "
-    "(_phone_country_codes reads the form's partial addresses)")
 def test_unknown_number_pops_new_customer(page, server, admin, agent, center,
         output_dir):
     "An unknown number: a new customer form with the number filled in"

@@ -150,6 +150,16 @@ class ContactMechanism(metaclass=PoolMeta):
         # index, the trigram index of party cannot serve it.
         cls._sql_indexes.add(Index(t, (t.value_compact, Index.Equality())))
 
+    @fields.depends('party', '_parent_party.addresses')
+    def _phone_country_codes(self):
+        # party's version reads address.country, which the rows of a new
+        # customer form (e.g. prefilled from a screen pop) do not carry.
+        if self.party:
+            for address in self.party.addresses or []:
+                country = getattr(address, 'country', None)
+                if country:
+                    yield country.code
+
     @fields.depends(methods=['_phone_country_codes'])
     def _parse_phonenumber(self, value):
         phonenumber = super()._parse_phonenumber(value)

@@ -5,13 +5,16 @@ record keeps why) and the bridge completes it from the tracker's call fact
 when the call ends. Both write through methods that are idempotent on the
 call's Asterisk unique id: a fact delivered twice changes nothing.
 """
-from sql import Null
+from sql import Null, Select
 
+from trytond import backend
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
+# Advisory lock id (PostgreSQL) shared by everything that creates calls.
+CALL_WRITERS_LOCK = 0x63632e63  # 'cc.c'
 DIRECTIONS = [
     ('inbound', "Inbound"),
     ('outbound', "Outbound"),
@@ -215,12 +218,31 @@ class Call(ModelSQL, ModelView):
             cls._record_decisions(decisions, pbx)
 
     @classmethod
+    def lock_calls(cls):
+        """Serialise the writers of calls (router, bridge, screen pop) for
+        the rest of the transaction: each looks a call up by uniqueid and
+        creates it if missing, which two writers must not do at once."""
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        if backend.name == 'postgresql':
+            cursor.execute(*Select([transaction.database.lock_id(
+                            CALL_WRITERS_LOCK, timeout=True)]))
+        else:
+            # SQLite takes its write lock at a transaction's first write;
+            # a write that changes nothing takes it before the look-up.
+            table = cls.__table__()
+            cursor.execute(*table.update(
+                    [table.id], [table.id], where=table.id == -1))
+
+    @classmethod
     def _record_decisions(cls, decisions, pbx):
+        cls.lock_calls()
         decisions = list({d['uniqueid']: d for d in decisions}.values())
         existing = cls._by_uniqueid(d['uniqueid'] for d in decisions)
+        links = cls._decision_links(decisions)
         to_create, to_write = [], []
         for decision in decisions:
-            values = cls._decision_values(decision)
+            values = cls._decision_values(decision, links)
             call = existing.get(decision['uniqueid'])
             if call is None:
                 values.update(cls._caller_values(
@@ -244,14 +266,22 @@ class Call(ModelSQL, ModelView):
             cls.write(*to_write)
 
     @classmethod
-    def _decision_values(cls, decision):
+    def _decision_links(cls, decisions):
+        "Queues and services named by a batch of decisions, found at once."
         pool = Pool()
         Queue = pool.get('cc.queue')
         Dnis = pool.get('cc.dnis')
-        queue = Queue.by_codes([decision.get('queue')]).get(
-            decision.get('queue'))
-        services = Dnis.search([('number', '=', decision.get('service'))],
-            limit=1) if decision.get('service') else []
+        numbers = list({d['service'] for d in decisions if d.get('service')})
+        return {
+            'queues': Queue.by_codes(d.get('queue') for d in decisions),
+            'services': {s.number: s.id for s in Dnis.search([
+                        ('number', 'in', numbers),
+                        ('active', 'in', [True, False]),
+                        ])} if numbers else {},
+            }
+
+    @classmethod
+    def _decision_values(cls, decision, links):
         return {
             'routed_at': decision.get('routed_at'),
             'routing_action': decision.get('action'),
@@ -262,8 +292,8 @@ class Call(ModelSQL, ModelView):
             'routing_reason': decision.get('reason') or None,
             'routing_explanation': '\n'.join(
                 decision.get('explanation') or []) or None,
-            'service': services[0].id if services else None,
-            'queue': queue,
+            'service': links['services'].get(decision.get('service')),
+            'queue': links['queues'].get(decision.get('queue')),
             'queue_code': decision.get('queue') or None,
             }
 
@@ -287,6 +317,7 @@ class Call(ModelSQL, ModelView):
     def _ingest_facts(cls, facts, pbx):
         pool = Pool()
         Leg = pool.get('cc.call.leg')
+        cls.lock_calls()
         # A replayed spool may hold one call twice: the last fact wins.
         facts = list({f['uniqueid']: f for f in facts}.values())
         existing = cls._by_uniqueid(f['uniqueid'] for f in facts)

@@ -20,11 +20,11 @@ from sql import Literal, Null
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Case, Coalesce
 
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields, sequence_ordered)
 from trytond.model.exceptions import AccessError
-from trytond.exceptions import UserError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
@@ -87,6 +87,7 @@ class CallDisposition(DeactivableMixin, sequence_ordered(), ModelSQL,
         ModelView):
     "Call Disposition"
     __name__ = 'cc.call.disposition'
+    __string__ = "Call Disposition"
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code", required=True)
 
@@ -182,7 +183,7 @@ class Agent(metaclass=PoolMeta):
                     seconds or 0)
         return result
 
-    # -- who may act -----------------------------------------------------------
+    # -- who may act ------------------------------------------------------
 
     @classmethod
     def my_agent(cls):
@@ -218,7 +219,7 @@ class Agent(metaclass=PoolMeta):
             raise AccessError(gettext(
                     'cc_telephony.msg_console_supervisor_only'))
 
-    # -- talking to the PBX ------------------------------------------------------
+    # -- talking to the PBX -----------------------------------------------
 
     def console_pbx(self):
         "The PBX of the agent's queues, or the only active one."
@@ -676,6 +677,7 @@ class _ConsoleWizard(Wizard):
 class NotReadyStart(ModelView):
     "Not Ready"
     __name__ = 'cc.agent.not_ready.start'
+    __string__ = "Not Ready"
     reason = fields.Many2One('cc.agent.reason', "Reason", required=True)
 
 
@@ -703,6 +705,7 @@ class NotReady(_ConsoleWizard):
 class TransferStart(ModelView):
     "Transfer"
     __name__ = 'cc.agent.transfer.start'
+    __string__ = "Transfer"
     mode = fields.Selection(TRANSFER_MODES, "Mode", required=True)
     target_kind = fields.Selection(TARGET_KINDS, "Target", required=True)
     target_agent = fields.Many2One('cc.agent', "Agent",
@@ -758,6 +761,7 @@ class Transfer(_ConsoleWizard):
 class WrapUpStart(ModelView):
     "Wrap-up"
     __name__ = 'cc.agent.wrap_up.start'
+    __string__ = "Wrap-up"
     disposition = fields.Many2One(
         'cc.call.disposition', "Disposition", required=True)
     note = fields.Text("Note")
@@ -785,6 +789,7 @@ class WrapUp(_ConsoleWizard):
 class QueueBoard(ModelSQL, ModelView):
     "Queue Board"
     __name__ = 'cc.queue.board'
+    __string__ = "Queue Board"
     queue = fields.Many2One('cc.queue', "Queue", readonly=True)
     waiting = fields.Function(fields.Integer("Waiting"), 'get_live')
     longest_wait = fields.Function(
@@ -904,6 +909,7 @@ class QueueBoard(ModelSQL, ModelView):
 class AgentBoard(ModelSQL, ModelView):
     "Agent Board"
     __name__ = 'cc.agent.board'
+    __string__ = "Agent Board"
     agent = fields.Many2One('cc.agent', "Agent", readonly=True)
     team = fields.Many2One('cc.team', "Team", readonly=True)
     state = fields.Selection(AGENT_STATES, "State", readonly=True)

@@ -192,6 +192,8 @@ def _with_markers(query):
             text += marker + part
         elif value is True or value is False:
             text += ('TRUE' if value else 'FALSE') + part
+        elif isinstance(value, int):
+            text += str(value) + part  # LIMIT
         else:
             raise ValueError(f'unexpected constant {value!r} in routing SQL')
     return text

@@ -3,6 +3,7 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
 from trytond.model.exceptions import ValidationError
+from trytond.pool import Pool
 from trytond.pyson import Eval
 
 STRATEGIES = [
@@ -56,6 +57,10 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         domain=[('id', '!=', Eval('id', -1))],
         help="Where callers go after the maximum wait or when no agent is "
         "signed in.")
+    calendar = fields.Many2One(
+        'cc.calendar', "Opening Hours", ondelete='RESTRICT',
+        help="Business calendar (weekly hours, Chinese public holidays and "
+        "make-up workdays); empty: open around the clock.")
     night_kind = fields.Selection(
         NIGHT_KINDS, "Night Service", required=True,
         help="What callers get outside opening hours.")
@@ -181,12 +186,14 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         return snapshot
 
     def routing_calendar(self):
-        "Object with is_open(moment) for routing; None: always open."
-        return None
+        "The queue's BusinessCalendar for routing; None: always open."
+        if self.calendar:
+            return Pool().get('cc.calendar').engine(self.calendar.id)
 
     def is_open(self, moment):
         "Whether the queue takes calls at the naive UTC ``moment``."
-        return True
+        calendar = self.routing_calendar()
+        return calendar is None or calendar.is_open(moment)
 
 
 class QueueSkill(ModelSQL, ModelView):

@@ -44,21 +44,49 @@ class Snapshot:
         self.loaded_at = None
         self.values = None
         self._lock = threading.Lock()
+        self._reloading = False
 
     def get(self, pool, pbx_code, database=None, user=0):
-        """The snapshot; reloading it in the running transaction, or in a
-        read-only one of ``database`` when none runs in this thread."""
+        """The snapshot, reloaded when older than ``max_age``.
+
+        Inside a transaction (tests, RPC) it is reloaded there and then.
+        Otherwise (the router service) the first load opens a read-only
+        transaction of ``database``; later ones happen in the background
+        while calls keep the previous snapshot: a reload takes far longer
+        than a decision and would stall every call waiting for it."""
         from trytond.transaction import Transaction
         with self._lock:
-            now = time.monotonic()
-            if self.values is None or now - self.loaded_at > self.max_age:
-                if Transaction().database is None and database:
-                    with Transaction().start(database, user, readonly=True):
-                        self.values = self._load(pool, pbx_code)
-                else:
-                    self.values = self._load(pool, pbx_code)
-                self.loaded_at = now
+            stale = (self.values is None
+                or time.monotonic() - self.loaded_at > self.max_age)
+            if not stale:
+                return self.values
+            if Transaction().database is not None or not database:
+                self._set(self._load(pool, pbx_code))
+            elif self.values is None:
+                self._set(self._load_in(database, user, pool, pbx_code))
+            elif not self._reloading:
+                self._reloading = True
+                threading.Thread(target=self._reload, daemon=True,
+                    args=(database, user, pool, pbx_code)).start()
             return self.values
+
+    def _set(self, values):
+        self.values, self.loaded_at = values, time.monotonic()
+
+    def _load_in(self, database, user, pool, pbx_code):
+        from trytond.transaction import Transaction
+        with Transaction().start(database, user, readonly=True):
+            return self._load(pool, pbx_code)
+
+    def _reload(self, database, user, pool, pbx_code):
+        try:
+            values = self._load_in(database, user, pool, pbx_code)
+            with self._lock:
+                self._set(values)
+        except Exception:
+            logger.exception('routing configuration not reloaded')
+        finally:
+            self._reloading = False
 
     @staticmethod
     def _load(pool, pbx_code):

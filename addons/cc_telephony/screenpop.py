@@ -14,7 +14,6 @@ import json
 import logging
 import time
 
-from trytond.bus import Bus
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, fields
 from trytond.pool import Pool, PoolMeta
@@ -81,6 +80,9 @@ def publish_pop(agent_user_id, call_values):
     # The row id lets a client that gets both the bus message and the
     # polled row show the pop once.
     message['pop_id'] = pop.id
+    # Imported here: trytond.bus picks its class from the configuration,
+    # which the bridge loads after importing this module.
+    from trytond.bus import Bus
     Bus.publish(f'user:{agent_user_id}', message)
     return message
 
@@ -123,6 +125,7 @@ def _notify(user_id, message):
 class ScreenPop(ModelSQL):
     "Screen Pop"
     __name__ = 'cc.screen.pop'
+    __string__ = "Screen Pop"
     user = fields.Many2One(
         'res.user', "User", required=True, ondelete='CASCADE')
     call = fields.Many2One('cc.call', "Call", ondelete='CASCADE')
@@ -216,13 +219,18 @@ class Call(metaclass=PoolMeta):
         ScreenPop = pool.get('cc.screen.pop')
         agents = Agent.by_interface(c['interface'] for c in connections)
         queues = Queue.by_codes(c.get('queue') for c in connections)
-        calls = []
+        calls, fresh = [], []
         for connection in connections:
             values = cls._connection_values(connection, agents, queues)
-            calls.append(cls._store_connection(connection, values, pbx))
-        for call, connection in zip(calls, connections):
+            call, is_fresh = cls._store_connection(connection, values, pbx)
+            calls.append(call)
+            fresh.append(is_fresh)
+        for call, connection, is_fresh in zip(calls, connections, fresh):
             agent = Agent(agents[connection['interface']]) if (
                 connection['interface'] in agents) else None
+            if not is_fresh:
+                # The same connection seen again: the agent has had it.
+                continue
             if agent and agent.user:
                 publish_pop(agent.user.id, call._screen_pop_values())
             else:
@@ -249,7 +257,8 @@ class Call(metaclass=PoolMeta):
 
     @classmethod
     def _store_connection(cls, connection, values, pbx):
-        "Create the live call or bring the known one up to date."
+        """Create the live call or bring the known one up to date; return
+        it and whether this connection is new (a new call or agent)."""
         from .call import changed_values
         existing = cls._by_uniqueid([connection['uniqueid']])
         call = existing.get(connection['uniqueid'])
@@ -267,7 +276,8 @@ class Call(metaclass=PoolMeta):
                     'pbx': pbx,
                     })
             call, = cls.create([values])
-            return call
+            return call, True
+        fresh = call.agent is None or call.agent.id != values['agent']
         if call.answer_time:
             # A transfer target connects later: the call was answered at
             # the first connection, and the figures of the first wait stay.
@@ -280,7 +290,7 @@ class Call(metaclass=PoolMeta):
         values = changed_values(call, values)
         if values:
             cls.write([call], values)
-        return call
+        return call, fresh
 
     def _screen_pop_values(self):
         return {

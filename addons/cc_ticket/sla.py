@@ -1,16 +1,17 @@
 """SLA policies and the per-ticket timers that the cron evaluates."""
 import datetime as dt
 
-from sql import Null
+from sql import Column, Null
 
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, MatchMixin, ModelSQL, ModelView, fields,
     sequence_ordered)
 from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
 
-from . import sla_clock
-from .sla_clock import SLAClock
+from trytond.modules.cc_base import sla_clock
+from trytond.modules.cc_base.sla_clock import SLAClock
 
 PRIORITIES = [
     ('0', "Low"),
@@ -37,6 +38,45 @@ STATUS_RANK = {
     sla_clock.PAUSED: 2, sla_clock.MET: 1, None: 0}
 # Escalation levels reached by a timer.
 NOT_ESCALATED, OWNER_WARNED, LEADER_ESCALATED, MANAGER_ESCALATED = range(4)
+
+
+def bulk_update(Model, records, rows):
+    """Write derived columns of many records with one prepared UPDATE.
+
+    The SLA pass rewrites a few clock columns on every due timer; the ORM's
+    per-record write, validation and triggers cost far more than the
+    evaluation itself, and these columns are never edited by users. The
+    caches are cleaned as ``ModelStorage.write`` does.
+    ``rows`` are dictionaries of column values, one per record.
+    """
+    if not records:
+        return
+    transaction = Transaction()
+    cursor = transaction.connection.cursor()
+    table = Model.__table__()
+    now = dt.datetime.now()
+    by_columns = {}
+    for record, values in zip(records, rows):
+        by_columns.setdefault(tuple(sorted(values)), []).append(
+            (record, values))
+    for names, items in by_columns.items():
+        columns = [Column(table, n) for n in names] + [
+            table.write_date, table.write_uid]
+        query = table.update(
+            columns, [0] * len(columns), where=table.id == 0)
+        sql, _ = tuple(query)
+        fields_ = [Model._fields[n] for n in names]
+        cursor.executemany(sql, [
+                [f.sql_format(values[f.name]) for f in fields_]
+                + [now, transaction.user, record.id]
+                for record, values in items])
+    transaction.counter += 1
+    for record in records:
+        record._local_cache.pop(record.id, None)
+    for cache in transaction.cache.values():
+        if Model.__name__ in cache:
+            for record in records:
+                cache[Model.__name__].pop(record.id, None)
 
 
 class Policy(DeactivableMixin, sequence_ordered(), MatchMixin, ModelSQL,
@@ -299,7 +339,7 @@ class Timer(ModelSQL, ModelView):
     @classmethod
     def evaluate_timers(cls, timers, now):
         Ticket = Pool().get('cc.ticket')
-        to_write, escalations = [], []
+        rows, escalations = [], []
         for timer in timers:
             values = timer._clock_values(timer.clock(), now)
             level = timer._escalation_level(values, now)
@@ -308,9 +348,8 @@ class Timer(ModelSQL, ModelView):
                 escalations.append((timer, level))
                 if level == MANAGER_ESCALATED:
                     values['next_deadline'] = None
-            to_write.extend(([timer], values))
-        if to_write:
-            cls.write(*to_write)
+            rows.append(values)
+        bulk_update(cls, timers, rows)
         for timer, level in escalations:
             timer.escalate(level)
         Ticket.update_sla_status(list({t.ticket for t in timers}))
@@ -338,6 +377,8 @@ class Timer(ModelSQL, ModelView):
         if level >= MANAGER_ESCALATED and team:
             users.add(team.manager)
         users.discard(None)
+        if not users:
+            return
         message = {
             OWNER_WARNED: 'cc_ticket.msg_sla_warning',
             LEADER_ESCALATED: 'cc_ticket.msg_sla_breached',

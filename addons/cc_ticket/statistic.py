@@ -77,35 +77,42 @@ class TicketStatistic(ModelSQL, ModelView):
             where &= ticket.create_date < dt.datetime.combine(
                 context['to_date'] + dt.timedelta(days=1), dt.time())
 
+        # Months are computed in a sub-query and grouped on its column:
+        # PostgreSQL does not see DATE_TRUNC($1, …) in SELECT and
+        # DATE_TRUNC($2, …) in GROUP BY as the same expression.
+        float_ = cls.compliance.sql_type().base
+        base = ticket.join(rated, 'LEFT',
+            condition=rated.ticket == ticket.id).select(
+            ticket.id, cls.month.sql_cast(month).as_('month'),
+            ticket.type, ticket.channel, ticket.team, ticket.department,
+            ticket.sla_status, ticket.reopen_count, ticket.second_contact,
+            ticket.resolve_date, ticket.resolution_minutes,
+            rated.satisfaction.cast(float_).as_('satisfaction'),
+            where=where)
+
         def flag(condition):
             return Sum(Case((condition, 1), else_=0))
 
         count = Count(Literal('*'))
-        breached = flag(ticket.sla_status == 'breached')
-        reopened = flag(ticket.reopen_count > 0)
-        second = flag(ticket.second_contact == Literal(True))
-        float_ = cls.compliance.sql_type().base
-        satisfaction = rated.satisfaction.cast(float_)
-        group = [month, ticket.type, ticket.channel, ticket.team,
-            ticket.department]
-        return ticket.join(rated, 'LEFT',
-            condition=rated.ticket == ticket.id).select(
-            Min(ticket.id).as_('id'),
-            cls.month.sql_cast(month).as_('month'),
-            ticket.type, ticket.channel, ticket.team, ticket.department,
+        breached = flag(base.sla_status == 'breached')
+        reopened = flag(base.reopen_count > 0)
+        second = flag(base.second_contact == Literal(True))
+        return base.select(
+            Min(base.id).as_('id'),
+            base.month, base.type, base.channel, base.team, base.department,
             count.as_('count'),
-            flag(ticket.resolve_date != Null).as_('resolved'),
+            flag(base.resolve_date != Null).as_('resolved'),
             breached.as_('breached'),
             (Literal(1) - breached / count.cast(float_)).as_('compliance'),
             reopened.as_('reopened'),
             (reopened / count.cast(float_)).as_('reopen_rate'),
             second.as_('second_contacts'),
             (second / count.cast(float_)).as_('second_contact_rate'),
-            Avg(ticket.resolution_minutes).as_('average_resolution_minutes'),
-            Count(rated.satisfaction).as_('satisfaction_count'),
-            Avg(satisfaction).as_('average_satisfaction'),
-            where=where,
-            group_by=group)
+            Avg(base.resolution_minutes).as_('average_resolution_minutes'),
+            Count(base.satisfaction).as_('satisfaction_count'),
+            Avg(base.satisfaction).as_('average_satisfaction'),
+            group_by=[base.month, base.type, base.channel, base.team,
+                base.department])
 
 
 class StatisticContext(ModelView):

@@ -9,12 +9,12 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, PYSONEncoder
 from trytond.rpc import RPC
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import (
     Transaction, record_cache_size, without_check_access)
 from trytond.wizard import StateAction, Wizard
 
-from .sla import PRIORITIES, SLA_STATUSES, STATUS_RANK
+from .sla import PRIORITIES, SLA_STATUSES, STATUS_RANK, bulk_update
 
 STATES = [
     ('new', "New"),
@@ -348,23 +348,27 @@ class Ticket(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def update_sla_status(cls, tickets):
-        "Store on each ticket the worst status of its timers."
-        Timer = Pool().get('cc.ticket.sla')
-        to_write = []
-        with without_check_access():
-            for sub in grouped_slice(tickets, record_cache_size(Transaction())):
-                sub = list(sub)
-                worst = {t.id: None for t in sub}
-                for timer in Timer.search([('ticket', 'in', [t.id for t in sub])]):
-                    if (STATUS_RANK[timer.status]
-                            > STATUS_RANK[worst[timer.ticket.id]]):
-                        worst[timer.ticket.id] = timer.status
-                for ticket in cls.browse([t.id for t in sub]):
-                    if ticket.sla_status != worst[ticket.id]:
-                        to_write.extend(([ticket], {
-                                    'sla_status': worst[ticket.id]}))
-            if to_write:
-                cls.write(*to_write)
+        """Store on each ticket the worst status of its timers (a derived
+        column, written in bulk: the SLA pass calls this for every ticket
+        it evaluates)."""
+        pool = Pool()
+        Timer = pool.get('cc.ticket.sla')
+        timer = Timer.__table__()
+        cursor = Transaction().connection.cursor()
+        changed, rows = [], []
+        for sub in grouped_slice(tickets, record_cache_size(Transaction())):
+            sub = cls.browse([t.id for t in sub])
+            worst = {t.id: None for t in sub}
+            cursor.execute(*timer.select(timer.ticket, timer.status,
+                    where=reduce_ids(timer.ticket, list(worst))))
+            for ticket_id, status in cursor:
+                if STATUS_RANK[status] > STATUS_RANK[worst[ticket_id]]:
+                    worst[ticket_id] = status
+            for ticket in sub:
+                if ticket.sla_status != worst[ticket.id]:
+                    changed.append(ticket)
+                    rows.append({'sla_status': worst[ticket.id]})
+        bulk_update(cls, changed, rows)
 
     # -- creation ----------------------------------------------------------
     @classmethod

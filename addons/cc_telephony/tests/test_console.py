@@ -5,11 +5,13 @@ the console connects to it as it would to Asterisk. After each action the
 events the simulator emitted (and its state) show what the PBX did.
 """
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import threading
 import unittest
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
@@ -21,7 +23,7 @@ from trytond.transaction import Transaction
 from .. import amiaction
 from ..pbxsim.engine import CallPlan, Simulator
 from ..pbxsim.server import AMIServer
-from ..screenpop import connection_of
+from ..screenpop import connection_of, on_bridge_event
 from ..tracker import Tracker
 
 ALICE, BOB, SUPERVISOR = 'PJSIP/1001', 'PJSIP/1002', 'PJSIP/1009'
@@ -564,7 +566,7 @@ class ScreenPopTestCase(TestCase):
 
     @with_transaction()
     def test_idempotent_and_no_user(self):
-        "A repeated connection keeps one call; an agent without user pops nobody"
+        "A repeated connection keeps one call; no user, no pop"
         pool = Pool()
         Call = pool.get('cc.call')
         ScreenPop = pool.get('cc.screen.pop')
@@ -574,9 +576,11 @@ class ScreenPopTestCase(TestCase):
         self.assertEqual(first, again)
         self.assertEqual(Call.search_count([]), 1)
 
+        self.assertEqual(ScreenPop.search_count([]), 1)
+
         Call.agent_connected([connection(uniqueid='3', interface=BOB)])
         self.assertEqual(Call.search_count([]), 2)
-        self.assertEqual(ScreenPop.search_count([]), 2)
+        self.assertEqual(ScreenPop.search_count([]), 1)
 
     @with_transaction()
     def test_poll_only_own_and_fresh(self):
@@ -647,6 +651,57 @@ class BridgeConnectionTestCase(unittest.TestCase):
                 found['interface'], found['ivr_path'], found['direction']),
             (CALLER, 'sales', ALICE, 'welcome>2', 'inbound'))
         self.assertEqual(found['wait_seconds'], 3.0)
+
+
+class FakeDatabase:
+    "The bridge's Database as on_bridge_event uses it: records the calls."
+
+    def __init__(self):
+        self.stored = []
+        self.committed = 0
+        self.pool = SimpleNamespace(get=lambda name: self)
+
+    def agent_connected(self, connections, pbx=None):
+        self.stored.append((connections, pbx))
+
+    @contextmanager
+    def _transaction(self):
+        yield SimpleNamespace(commit=self._commit)
+
+    def _commit(self):
+        self.committed += 1
+
+
+class BridgeHookTestCase(unittest.TestCase):
+    "Test that the bridge hook stores AgentConnect in the worker thread"
+
+    def test_agent_connect_is_stored_at_once(self):
+        "Only AgentConnect is stored, with the PBX id, and committed"
+        sim = Simulator()
+        sim.add_queue('sales', strategy='linear')
+        database = FakeDatabase()
+        executor = concurrent.futures.ThreadPoolExecutor(1)
+        self.addCleanup(executor.shutdown)
+        link = SimpleNamespace(tracker=Tracker(lambda kind, data: None),
+            executor=executor, database=database, settings={'id': 7})
+
+        def feed(event):
+            link.tracker.feed(event)
+            on_bridge_event(link, event)
+        sim.listeners.append(feed)
+
+        async def scenario():
+            sim.queue_add('sales', ALICE)
+            await sim.arrive(CallPlan(caller=CALLER, queue='sales', talk=30))
+            await sim.advance(60)
+            await asyncio.get_running_loop().run_in_executor(
+                executor, lambda: None)
+        asyncio.run(scenario())
+
+        (connections, pbx), = database.stored
+        self.assertEqual(pbx, 7)
+        self.assertEqual(connections[0]['interface'], ALICE)
+        self.assertEqual(database.committed, 1)
 
 
 class AMIActionTestCase(unittest.TestCase):

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ ALICE, BOB = 'PJSIP/1001', 'PJSIP/1002'
 VIP, KNOWN, BLOCKED = '13800000001', '13800000002', '13900000009'
 QUEUE = {'name': 'sales', 'strategy': 'linear', 'timeout': 15, 'retry': 2}
 SETTLE_TIMEOUT = 30
+DOWN = 'database down'
 
 
 def setup_database(database, ami_port, agi_port):
@@ -75,9 +77,10 @@ DAY = [
         {ALICE: 'ready', BOB: 'ready'}, 0),
     # A VIP: priority and the longest idle agent (a tie: first interface).
     (95, [call(10, VIP, talk=60)], {ALICE: 'ready', BOB: 'ready'}, 1),
-    # Alice lets it ring out; Bob answers.
+    # Alice lets it ring out; Bob answers. Meanwhile the database cannot be
+    # written (DOWN): the bridge spools the facts and replays them after.
     (195, [call(100, KNOWN, talk=50, no_answer=[ALICE])],
-        {ALICE: 'ready', BOB: 'ready'}, 2),
+        {ALICE: 'ready', BOB: 'ready'}, 2, DOWN),
     # The VIP again: Alice served them, is ready, so she is preferred.
     (295, [call(200, VIP, talk=30)], {ALICE: 'ready', BOB: 'ready'}, 3),
     (395, [call(300, BLOCKED)], {ALICE: 'ready', BOB: 'ready'}, 4),
@@ -104,6 +107,8 @@ def _accepts(port):
         return sock.connect_ex(('127.0.0.1', port)) == 0
 
 
+@unittest.skipIf(config.database_uri(),
+    "takes SQLite's write lock to take the database down")
 class ScriptedDayTestCase(unittest.TestCase):
     "A scripted day through simulator, router, bridge and database"
     maxDiff = None
@@ -180,11 +185,30 @@ class ScriptedDayTestCase(unittest.TestCase):
             text += f'\n--- {log.name}\n' + log.read()[-3000:]
         return text
 
+    def lock_database(self):
+        "Take SQLite's write lock: every writer fails after its timeout."
+        lock = sqlite3.connect(
+            self.database.sqlite_path(self.database.name),
+            isolation_level=None)
+        lock.execute('BEGIN EXCLUSIVE')
+        return lock
+
+    def spool_size(self):
+        path = os.path.join(self.spool.name, 'bridge-sim.spool')
+        return os.path.getsize(path) if os.path.exists(path) else 0
+
+    async def wait_spooled(self):
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while not self.spool_size():
+            if time.monotonic() > deadline:
+                self.fail('nothing spooled' + self.service_logs())
+            await asyncio.sleep(0.1)
+
     def run_day(self):
         start = dt.datetime.now(dt.timezone.utc).replace(
             tzinfo=None, microsecond=0)
         sim = scenario.build({'start': start.isoformat(),
-                'queues': [QUEUE], 'script': [s for _, steps, _, _ in DAY
+                'queues': [QUEUE], 'script': [s for _, steps, *_ in DAY
                     for s in steps]},
             f'agi://127.0.0.1:{self.agi_port}/route')
 
@@ -198,12 +222,17 @@ class ScriptedDayTestCase(unittest.TestCase):
                 if time.monotonic() > deadline:
                     self.fail('bridge did not log in' + self.service_logs())
                 await asyncio.sleep(0.05)
-            for until, _, states, ended in DAY:
+            for until, _, states, ended, *down in DAY:
+                lock = self.lock_database() if down else None
                 await sim.advance_to(start + dt.timedelta(seconds=until))
                 # Real PBX time flows; the simulator's jumps. An event at
                 # the step's time lets the bridge's clock (which follows
                 # event times) see the wrap-ups that ended meanwhile.
                 sim.emit('TestClock')
+                if lock is not None:
+                    await self.wait_spooled()
+                    lock.rollback()
+                    lock.close()
                 await self.settle(states, ended)
             await server.stop()
         asyncio.run(run())
@@ -295,6 +324,8 @@ class ScriptedDayTestCase(unittest.TestCase):
                 ('talking', None, 603.0, 623.0),
                 ('wrap_up', None, 623.0, 633.0),
                 ])
+        # What was spooled while the database was down was replayed.
+        self.assertEqual(self.spool_size(), 0)
         # Every call is in the customers' contact history, once.
         self.assertEqual(self.query(
                 "SELECT count(*), count(DISTINCT origin) FROM cc_interaction "

@@ -177,6 +177,44 @@ class RouterTestCase(TestCase):
         self.assertEqual(router.lookup.live_states(), Agent.live_states())
 
     @with_transaction()
+    def test_queue_calendar_and_holidays(self):
+        "Opening hours and Chinese holidays send callers to night service"
+        pool = Pool()
+        Calendar = pool.get('cc.calendar')
+        Queue = pool.get('cc.queue')
+        router = self.setup_center()
+        calendar, = Calendar.create([{
+                    'name': "Office", 'chinese_holidays': True,
+                    'lines': [('create', [{'weekday': str(d),
+                                    'start_time': dt.time(9),
+                                    'end_time': dt.time(18)}
+                                for d in range(5)])],
+                    }])
+        sales, = Queue.search([('code', '=', 'sales')])
+        Queue.write([sales], {'calendar': calendar.id,
+                'night_kind': 'voicemail', 'night_target': '8000'})
+        router.snapshot.loaded_at -= 61
+        from trytond.modules.cc_telephony.routing import decide
+        # NOW is Monday 10:00 in Shanghai; 2026-10-01 is National Day;
+        # Monday 20:00 is after hours.
+        for moment, action in [
+                (NOW, 'queue'),
+                (dt.datetime(2026, 10, 1, 2, 0), 'night'),
+                (NOW + dt.timedelta(hours=10), 'night')]:
+            with self.subTest(moment=moment):
+                decision = decide(router.request({'uniqueid': 'x',
+                            'caller_raw': '13700137000', 'dnis': '95588'},
+                        moment))
+                self.assertEqual(decision.action, action)
+                if action == 'night':
+                    self.assertEqual(
+                        (decision.target, decision.mailbox, decision.queue),
+                        ('voicemail', '8000', None))
+                    self.assertIn('closed', decision.reasons)
+        self.assertTrue(sales.is_open(NOW))
+        self.assertFalse(sales.is_open(dt.datetime(2026, 10, 1, 2, 0)))
+
+    @with_transaction()
     def test_snapshot_is_cached(self):
         "Configuration is read once per cache period, live states per call"
         pool = Pool()

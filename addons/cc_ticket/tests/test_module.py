@@ -64,6 +64,8 @@ class Fixture:
 class CcTicketTestCase(Fixture, ModuleTestCase):
     "Test cc_ticket module"
     module = 'cc_ticket'
+    # The optional link to calls is checked with cc_telephony active.
+    extras = ['cc_telephony']
 
     def notified(self, ticket):
         "Users notified about the ticket in this transaction."
@@ -436,6 +438,31 @@ class CcTicketTestCase(Fixture, ModuleTestCase):
         self.assertEqual(ticket.on_change_with_kb_suggestions(), [article.id])
         saved = self.ticket(self.type(), kb_articles=[('add', [article.id])])
         self.assertEqual(list(saved.kb_articles), [article])
+
+    @with_transaction()
+    def test_create_from_call(self):
+        "The screen pop's Create Ticket prefills call, customer and number"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Ticket = pool.get('cc.ticket')
+        CreateTicket = pool.get('cc.ticket.create', type='wizard')
+        party = self.party()
+        call, = Call.create([{
+                    'uniqueid': '1700000000.1', 'direction': 'inbound',
+                    'caller_number': '+8613800138000', 'party': party.id}])
+        session_id, _, _ = CreateTicket.create()
+        wizard = CreateTicket(session_id)
+        with Transaction().set_context(
+                active_model='cc.call', active_id=call.id,
+                active_ids=[call.id]):
+            wizard = CreateTicket(session_id)
+            defaults = wizard._defaults()
+        self.assertEqual(defaults['call'], call.id)
+        self.assertEqual(defaults['party'], party.id)
+        self.assertEqual(defaults['contact_number'], '+8613800138000')
+        ticket = self.ticket(self.type(), call=call.id, party=party.id)
+        self.assertEqual(list(Call(call.id).tickets), [ticket])
+        self.assertEqual(Ticket(ticket.id).call, call)
 
     @with_transaction()
     def test_calendar_model(self):

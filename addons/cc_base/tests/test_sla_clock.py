@@ -4,7 +4,7 @@ import unittest
 
 from hypothesis import assume, given, settings, strategies as st
 
-from trytond.modules.cc_ticket.sla_clock import (
+from trytond.modules.cc_base.sla_clock import (
     BREACHED, CHINESE_CALENDAR_YEARS, MET, ON_TIME, PAUSED, SHANGHAI,
     WARNING, BusinessCalendar, SLAClock)
 

@@ -74,7 +74,7 @@ class Calendar(DeactivableMixin, ModelSQL, ModelView):
             self._build()
         except ValueError as exception:
             raise ValidationError(gettext(
-                    'cc_ticket.msg_calendar_invalid',
+                    'cc_base.msg_calendar_invalid',
                     calendar=self.rec_name, error=str(exception)))
 
     def _definition(self):
@@ -140,7 +140,7 @@ class CalendarLine(ModelSQL, ModelView):
             if (line.end_time != dt.time(0)
                     and line.end_time <= line.start_time):
                 raise ValidationError(gettext(
-                        'cc_ticket.msg_calendar_line_order',
+                        'cc_base.msg_calendar_line_order',
                         calendar=line.calendar.rec_name))
         Pool().get('cc.calendar').validate(list({l.calendar for l in lines}))
 
