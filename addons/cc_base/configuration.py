@@ -13,9 +13,6 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "Local Area Code",
         help="Area code of the centre (e.g. 010): prepended to local "
         "fixed-line numbers that a PBX delivers without it.")
-    interaction_team_window = fields.Integer(
-        "Last Agent Window (days)",
-        help="How far back the last agent who served a caller is looked up.")
 
     @classmethod
     def default_phone_region(cls):
@@ -24,10 +21,6 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     @classmethod
     def default_local_area_code(cls):
         return '010'
-
-    @classmethod
-    def default_interaction_team_window(cls):
-        return 30
 
     _caller_options_cache = Cache('cc.configuration.caller_options',
         context=False)
