@@ -167,6 +167,21 @@ def stored(name, start, counters):
             }
 
 
+def decisions_settled(name, start, calls, timeout=180):
+    """Seconds until the router (its writer thread) has stored a decision
+    for every call, or None if it has not within ``timeout``."""
+    from ccsuite import session
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with session.transaction(name, readonly=True) as pool:
+            routed = pool.get('cc.call').search_count([
+                    ('enter_time', '>=', start), ('routed_at', '!=', None)])
+        if routed >= calls:
+            return round(time.monotonic() - started, 1)
+        time.sleep(1)
+    return None
+
+
 def chunks(values, size=500):
     return [values[i:i + size] for i in range(0, len(values), size)]
 
@@ -188,6 +203,8 @@ def run_backend(arguments):
         with tempfile.TemporaryDirectory() as spool_dir:
             run = asyncio.run(play(name, database, pbx, arguments, numbers,
                     spool_dir))
+        run['decisions_stored_after_s'] = decisions_settled(
+            name, run['start'], arguments.calls)
     finally:
         router_exit = router.stop()
     counters = run.pop('counters')

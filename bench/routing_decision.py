@@ -102,11 +102,13 @@ async def load(url, requests, concurrency):
 
 class RouterProcess:
     def __init__(self, name, port, *options):
+        log_dir = bench.ROOT / 'var' / 'log'
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_dir / f'bench-router-{name}.log', 'ab')
         self.process = subprocess.Popen([sys.executable, '-m',
                 'trytond.modules.cc_telephony.router', '-d', name,
                 '--pbx', 'demo-sim', '--listen', f'127.0.0.1:{port}',
-                *options], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+                *options], stdout=self.log, stderr=subprocess.STDOUT)
         from ccsuite import testing
         testing.wait_until(lambda: self._listening(port), 120,
             message='router listening')
@@ -120,7 +122,9 @@ class RouterProcess:
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
+        code = self.process.wait(60)
+        self.log.close()
+        return code
 
 
 def all_agents_ready(name):

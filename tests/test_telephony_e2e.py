@@ -54,10 +54,15 @@ def setup_center(database, ami_port, agi_port):
     with session.transaction(database) as pool:
         ModelData = pool.get('ir.model.data')
         Queue = pool.get('cc.queue')
+        # Opening hours without a single open slot: always night service.
+        never_open, = pool.get('cc.calendar').create([{
+                    'name': "从不营业 (never open)",
+                    'chinese_holidays': False}])
         general, night = Queue.create([
                 {'name': "综合咨询", 'code': 'general', 'strategy': 'linear',
                     'wrapup_seconds': 10},
                 {'name': "夜间", 'code': NIGHT_QUEUE,
+                    'calendar': never_open.id,
                     'night_kind': 'voicemail', 'night_target': '9000'}])
         pool.get('cc.agent').create([{'interface': interface,
                     'wrapup_seconds': 10,
@@ -78,26 +83,6 @@ def setup_center(database, ami_port, agi_port):
         pool.get('cc.list.entry').create([{'list_type': 'black',
                     'number': BLOCKED, 'reason': "骚扰电话",
                     'valid_from': dt.datetime(2020, 1, 1)}])
-
-
-class ClosedCalendar:
-    @staticmethod
-    def is_open(moment):
-        return False
-
-
-def run_router(argv):
-    """The router, with the night queue always closed: cc.queue has no
-    opening hours yet (routing_calendar() returns None, always open)."""
-    from trytond.modules.cc_telephony import queue, router
-    original = queue.Queue.routing_calendar
-
-    def routing_calendar(self):
-        if self.code == NIGHT_QUEUE:
-            return ClosedCalendar()
-        return original(self)
-    queue.Queue.routing_calendar = routing_calendar
-    router.main(argv)
 
 
 # -- the test bench -----------------------------------------------------------
@@ -154,7 +139,8 @@ class Center:
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log)
 
     def start_router(self):
-        self._start('router', [sys.executable, __file__, 'router',
+        self._start('router', [sys.executable, '-m',
+                'trytond.modules.cc_telephony.router',
                 '-d', self.database.name, '--pbx', PBX_CODE,
                 '--listen', f'127.0.0.1:{self.agi_port}'])
 
@@ -602,5 +588,3 @@ if __name__ == '__main__':
     if sys.argv[1] == 'setup':
         config.apply_environ()
         setup_center(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-    elif sys.argv[1] == 'router':
-        run_router(sys.argv[2:])

@@ -219,6 +219,8 @@ class Call(metaclass=PoolMeta):
         ScreenPop = pool.get('cc.screen.pop')
         agents = Agent.by_interface(c['interface'] for c in connections)
         queues = Queue.by_codes(c.get('queue') for c in connections)
+        # The router and the bridge may be creating the same call now.
+        cls.lock_calls()
         calls, fresh = [], []
         for connection in connections:
             values = cls._connection_values(connection, agents, queues)

@@ -93,7 +93,7 @@ class TicketStatistic(ModelSQL, ModelView):
         def flag(condition):
             return Sum(Case((condition, 1), else_=0))
 
-        count = Count(Literal('*'))
+        count = Count(base.id)
         breached = flag(base.sla_status == 'breached')
         reopened = flag(base.reopen_count > 0)
         second = flag(base.second_contact == Literal(True))
