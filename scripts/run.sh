@@ -18,5 +18,5 @@ for service in scripts/services/*.sh; do
 done
 .venv/bin/trytond-cron -c trytond.conf -d "$DATABASE" &
 pids+=($!)
-echo "Web client: http://localhost:8000/ (database $DATABASE; users in README.md)"
+echo "Web client: http://${TRYTOND_WEB__LISTEN}/ (database $DATABASE; users in README.md)"
 .venv/bin/trytond -c trytond.conf -d "$DATABASE"

@@ -33,7 +33,7 @@ class AgentState(ModelSQL, ModelView):
     start = fields.DateTime("Start", required=True, readonly=True)
     end = fields.DateTime("End", required=True, readonly=True)
     duration_seconds = fields.Float(
-        "Duration (s)", digits=(16, 1), readonly=True)
+        "Duration (s)", digits=(16, 3), readonly=True)
 
     @classmethod
     def __setup__(cls):

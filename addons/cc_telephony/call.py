@@ -105,12 +105,12 @@ class Call(ModelSQL, ModelView):
     enter_time = fields.DateTime("Entered", readonly=True)
     answer_time = fields.DateTime("Answered At", readonly=True)
     end_time = fields.DateTime("Ended", readonly=True)
-    wait_seconds = fields.Float("Wait (s)", digits=(16, 1), readonly=True)
-    ring_seconds = fields.Float("Ring (s)", digits=(16, 1), readonly=True)
-    talk_seconds = fields.Float("Talk (s)", digits=(16, 1), readonly=True)
-    hold_seconds = fields.Float("Hold (s)", digits=(16, 1), readonly=True)
+    wait_seconds = fields.Float("Wait (s)", digits=(16, 3), readonly=True)
+    ring_seconds = fields.Float("Ring (s)", digits=(16, 3), readonly=True)
+    talk_seconds = fields.Float("Talk (s)", digits=(16, 3), readonly=True)
+    hold_seconds = fields.Float("Hold (s)", digits=(16, 3), readonly=True)
     wrapup_seconds = fields.Float(
-        "Wrap-up (s)", digits=(16, 1), readonly=True)
+        "Wrap-up (s)", digits=(16, 3), readonly=True)
     within_service_level = fields.Boolean(
         "Within Service Level", readonly=True,
         help="Answered within the queue's service-level threshold.")
@@ -399,7 +399,7 @@ class Call(ModelSQL, ModelView):
             'enter_time': fact.get('enter_time'),
             'answer_time': fact.get('answer_time'),
             'end_time': fact.get('end_time'),
-            'wait_seconds': float(fact.get('wait_seconds') or 0),
+            'wait_seconds': round(float(fact.get('wait_seconds') or 0), 3),
             'result': fact.get('result'),
             'abandon_position': fact.get('abandon_position'),
             'recording': fact.get('recording') or None,
@@ -532,11 +532,11 @@ class CallLeg(ModelSQL, ModelView):
     ring_start = fields.DateTime("Ring Start", required=True, readonly=True)
     answer_time = fields.DateTime("Answered At", readonly=True)
     end_time = fields.DateTime("Ended", readonly=True)
-    ring_seconds = fields.Float("Ring (s)", digits=(16, 1), readonly=True)
-    talk_seconds = fields.Float("Talk (s)", digits=(16, 1), readonly=True)
-    hold_seconds = fields.Float("Hold (s)", digits=(16, 1), readonly=True)
+    ring_seconds = fields.Float("Ring (s)", digits=(16, 3), readonly=True)
+    talk_seconds = fields.Float("Talk (s)", digits=(16, 3), readonly=True)
+    hold_seconds = fields.Float("Hold (s)", digits=(16, 3), readonly=True)
     wrapup_seconds = fields.Float(
-        "Wrap-up (s)", digits=(16, 1), readonly=True)
+        "Wrap-up (s)", digits=(16, 3), readonly=True)
     result = fields.Selection(LEG_RESULTS, "Result", readonly=True)
     transfer_target = fields.Char("Transferred To", readonly=True)
 
@@ -570,9 +570,9 @@ class CallLeg(ModelSQL, ModelView):
                 'agent': context['agents'].get(leg['agent_interface']),
                 'answer_time': leg.get('answer_time'),
                 'end_time': leg.get('end_time'),
-                'ring_seconds': float(leg.get('ring_seconds') or 0),
-                'talk_seconds': float(leg.get('talk_seconds') or 0),
-                'hold_seconds': float(leg.get('hold_seconds') or 0),
+                'ring_seconds': round(float(leg.get('ring_seconds') or 0), 3),
+                'talk_seconds': round(float(leg.get('talk_seconds') or 0), 3),
+                'hold_seconds': round(float(leg.get('hold_seconds') or 0), 3),
                 'result': leg.get('result'),
                 'transfer_target': leg.get('transfer_target') or None,
                 }
