@@ -35,7 +35,6 @@ with psycopg.connect(sys.argv[1] + 'postgres', autocommit=True) as c:
             "SELECT datname FROM pg_database WHERE datname LIKE 'test-%'")]
     for name in stale + [sys.argv[2]]:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    c.execute(f'CREATE DATABASE "{sys.argv[2]}"')
 PY
 run postgresql-modules DB_NAME=$pg_db TRYTOND_DATABASE_URI="$PG_URI" \
     DB_CACHE="$PG_URI" -- $modules

@@ -151,7 +151,6 @@ def test_call_pops_chooser(page, server, admin, agent, center, output_dir):
     assert page.errors == []
 
 
-    "('cannot execute INSERT in a read-only transaction'); SQLite lets it")
 def test_call_pops_customer_form(page, server, admin, agent, center,
         output_dir):
     "One customer has the number: their 360 form opens"

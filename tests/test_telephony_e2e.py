@@ -442,6 +442,7 @@ def test_ami_cut_and_malformed_input(center):
 
     async def play():
         async with Pbx(center, script, start_time()) as pbx:
+            await pbx.to(5, {ALICE: 'ready'})
             await pbx.to(20, {ALICE: 'talking'})
             for frame in MALFORMED_AMI:
                 pbx.server.send_raw(frame)
@@ -521,6 +522,7 @@ def test_database_down_mid_call(center):
 
     async def play():
         async with Pbx(center, script, start_time()) as pbx:
+            await pbx.to(5, {ALICE: 'ready'})
             await pbx.to(20, {ALICE: 'talking'})
             outage.begin()
             try:
