@@ -3,7 +3,9 @@
     python -m ccsuite.i18n export cc_base [cc_ticket …]
         rewrites addons/<module>/locale/zh_CN.po from a scratch database:
         existing translations are kept, new strings appear with an empty
-        msgstr, strings that are gone are dropped.
+        msgstr (or one trytond borrows from another module's same text:
+        review those), strings that are gone are dropped. Modules named in
+        an extras_depend are activated and rewritten too.
     python -m ccsuite.i18n check [module …]
         exits 1 listing every string without a zh_CN translation (empty or
         fuzzy) in the given modules (default: every cc module).
@@ -37,9 +39,25 @@ def _scratch_database(directory, modules, *extra):
     return env
 
 
+def with_extras(modules):
+    """The modules and the cc modules they optionally depend on: strings of
+    classes registered for an extra dependency exist only when it is active
+    (their po files are rewritten too)."""
+    import configparser
+    result = list(modules)
+    for module in modules:
+        cfg = configparser.ConfigParser()
+        cfg.read(config.ADDONS / module / 'tryton.cfg')
+        extras = cfg.get('tryton', 'extras_depend', fallback='').split()
+        result += [m for m in extras
+            if m in config.cc_modules() and m not in result]
+    return result
+
+
 def export(modules):
     with tempfile.TemporaryDirectory() as directory:
-        _scratch_database(directory, modules, '--export-translations')
+        _scratch_database(
+            directory, with_extras(modules), '--export-translations')
 
 
 def missing(modules):
