@@ -133,12 +133,20 @@ def backoff_delays(initial=0.5, maximum=30.0, factor=2.0):
         delay = min(maximum, delay * factor)
 
 
+def channel_uniqueids(events):
+    "The Uniqueids of the channels listed by ``CoreShowChannels``."
+    return {event['Uniqueid'] for event in events if 'Uniqueid' in event}
+
+
 class Response(dict):
     """An action's response; ``events`` holds the events of a list action."""
 
     def __init__(self, headers):
         super().__init__(headers)
         self.events = []
+        # How many unsolicited events the client had dispatched when this
+        # answer was complete: where the answer sits in the event stream.
+        self.events_before = None
 
     @property
     def ok(self):
@@ -177,6 +185,7 @@ class AMIClient:
         self._writer = None
         self._task = None
         self._logged_in = False
+        self.events_dispatched = 0
 
     def start(self):
         "Start connecting in the background; return the running task."
@@ -219,8 +228,7 @@ class AMIClient:
 
     async def live_channels(self):
         "Return the Uniqueids of the channels up now (``CoreShowChannels``)."
-        events = (await self.action('CoreShowChannels')).events
-        return {event['Uniqueid'] for event in events if 'Uniqueid' in event}
+        return channel_uniqueids((await self.action('CoreShowChannels')).events)
 
     async def _run(self):
         delays = backoff_delays(self.initial_delay, self.max_delay)
@@ -296,6 +304,7 @@ class AMIClient:
             if 'Response' in message:
                 logger.debug('AMI response to nobody: %r', message)
             elif self.on_event is not None:
+                self.events_dispatched += 1
                 await self._call_handler(message)
         elif action_id in self._lists:
             self._collect(action_id, future, message)
@@ -308,6 +317,7 @@ class AMIClient:
         if response.ok and response.is_list:
             self._lists[action_id] = response
         else:
+            response.events_before = self.events_dispatched
             future.set_result(response)
 
     def _collect(self, action_id, future, event):
@@ -315,6 +325,7 @@ class AMIClient:
         response = self._lists[action_id]
         if event.get('EventList', '').lower() == 'complete':
             del self._lists[action_id]
+            response.events_before = self.events_dispatched
             future.set_result(response)
         else:
             response.events.append(event)

@@ -21,7 +21,7 @@ import os
 import time
 
 from . import screenpop
-from .ami import AMIClient, AMIError
+from .ami import AMIClient, AMIError, channel_uniqueids
 from .spool import Spool
 from .tracker import Tracker
 
@@ -206,6 +206,7 @@ class PbxLink:
         self._status_at = 0.0
         self._status = None
         self._held = None   # events that came during a resync
+        self._held_from = 0     # the stream position of the first held
 
     def _on_fact(self, kind, data):
         self.sink.add(kind, data)
@@ -227,29 +228,44 @@ class PbxLink:
         self._last_event_wall = time.monotonic()
 
     async def _on_resync(self, client):
-        """Rebuild the tracker from QueueStatus and CoreShowChannels.
+        """Rebuild the tracker from CoreShowChannels and QueueStatus.
 
-        Events keep coming while both lists are on their way; applied at
-        once, an older snapshot would then undo them (a call answered
-        meanwhile reaped as hung up, an agent freed meanwhile set busy
-        again). They are held and applied after the snapshot."""
-        self._held = []
+        Events keep coming while both lists are on their way, and each list
+        is a snapshot of the moment its answer sits in the event stream.
+        Events are held and released in stream order around each snapshot:
+        an older snapshot applied after newer events would undo them (a
+        call answered meanwhile reaped as hung up, an agent freed meanwhile
+        set busy again), and older events applied after a newer snapshot
+        would be lost (a hang-up after its channel was reaped)."""
+        self._held, self._held_from = [], client.events_dispatched
         try:
-            events = await client.queue_status()
             try:
-                # Channels that hung up during a cut are ended at resync.
-                live = await client.live_channels()
+                channels = await client.action('CoreShowChannels')
             except AMIError as error:
                 logger.warning('CoreShowChannels refused: %s', error)
-                live = None
-            self.tracker.resync(events, now=self.tracker.now or utcnow(),
-                live_channels=live)
+            else:
+                # Channels that hung up during a cut are ended at resync.
+                self._release(channels.events_before)
+                self.tracker.reap(channel_uniqueids(channels.events),
+                    self.tracker.now or utcnow())
+            status = await client.action('QueueStatus')
+            self._release(status.events_before)
+            self.tracker.resync(status.events,
+                now=self.tracker.now or utcnow())
             logger.info('PBX %s: resynchronised from QueueStatus (%d events)',
-                self.settings['code'], len(events))
+                self.settings['code'], len(status.events))
         finally:
             held, self._held = self._held, None
             for event in held:
                 self._feed(event)
+
+    def _release(self, events_before):
+        "Feed the held events that came before a snapshot in the stream."
+        count = events_before - self._held_from
+        ready, self._held = self._held[:count], self._held[count:]
+        self._held_from = events_before
+        for event in ready:
+            self._feed(event)
 
     def _live_changes(self):
         "Agents whose live state changed since the last successful write."

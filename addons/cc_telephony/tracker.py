@@ -300,7 +300,7 @@ class Tracker:
         """
         now = now or self.now
         if live_channels is not None:
-            self._reap(set(live_channels), now)
+            self.reap(live_channels, now)
         members = collections.defaultdict(list)
         for event in queue_status_events:
             if event.get('Event') == 'QueueMember':
@@ -717,7 +717,10 @@ class Tracker:
         elif agent.state != 'wrap_up':
             self._to_idle(agent, now)
 
-    def _reap(self, live_channels, now):
+    def reap(self, live_channels, now=None):
+        "End, at ``now``, the channels not among ``live_channels``."
+        now = now or self.now
+        live_channels = set(live_channels)
         for uniqueid in list(self.channel_call):
             if uniqueid not in live_channels:
                 logger.warning('channel %s hung up while AMI was down',
