@@ -390,28 +390,27 @@ class Agent(metaclass=PoolMeta):
                         'Variable': f'Event={event}'})])
 
     @classmethod
-    @ModelView.button
-    def answer(cls, agents):
+    def _press(cls, agents, event, talking=True):
+        "Have each agent's phone ``event`` its call, ringing or talking."
         cls._check_own(agents)
         for agent in agents:
-            agent._call_channel(talking=False)
-            agent._notify_phone('talk')
+            agent._call_channel(talking=talking)
+            agent._notify_phone(event)
+
+    @classmethod
+    @ModelView.button
+    def answer(cls, agents):
+        cls._press(agents, 'talk', talking=False)
 
     @classmethod
     @ModelView.button
     def hold(cls, agents):
-        cls._check_own(agents)
-        for agent in agents:
-            agent._call_channel()
-            agent._notify_phone('hold')
+        cls._press(agents, 'hold')
 
     @classmethod
     @ModelView.button
     def unhold(cls, agents):
-        cls._check_own(agents)
-        for agent in agents:
-            agent._call_channel()
-            agent._notify_phone('talk')
+        cls._press(agents, 'talk')
 
     @classmethod
     @ModelView.button
