@@ -1,11 +1,11 @@
 """Knowledge base and bulletins: workflow, access, search, receipts."""
 import datetime
 import unittest
-from contextlib import contextmanager
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
 from trytond.modules.cc_base import kbsearch
+from trytond.modules.cc_base.tests.tools import as_user, create_user
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     TestCase, activate_module, with_transaction)
@@ -17,15 +17,6 @@ BROADBAND_BODY = (
     "<p>报修后 24 小时内上门。</p>")
 
 
-@contextmanager
-def as_user(user):
-    "Run as user with access rights and record rules enforced, like RPC."
-    transaction = Transaction()
-    with transaction.set_user(user.id), \
-            transaction.set_context(_check_access=True):
-        yield
-
-
 class KnowledgeBaseTestCase(TestCase):
     "Test the knowledge base and bulletins"
 
@@ -35,17 +26,7 @@ class KnowledgeBaseTestCase(TestCase):
         activate_module('cc_base')
 
     def user(self, login, *groups):
-        pool = Pool()
-        User = pool.get('res.user')
-        ModelData = pool.get('ir.model.data')
-        user, = User.create([{
-                    'name': login,
-                    'login': login,
-                    'groups': [('add', [
-                                ModelData.get_id('cc_base', g)
-                                for g in groups])],
-                    }])
-        return user
+        return create_user(login, *groups)
 
     def article(self, title="Article", body=None, **values):
         Article = Pool().get('cc.kb.article')

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from trytond.exceptions import UserError
+from trytond.modules.cc_base.tests.tools import as_user
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     TestCase, activate_module, with_transaction)
-from trytond.transaction import Transaction
 
 from .. import amiaction
 from ..pbxsim.engine import CallPlan, Simulator
@@ -105,15 +105,6 @@ class SimThread:
 
     def actions(self, name):
         return [a for a in self.server.received if a.get('Action') == name]
-
-
-@contextmanager
-def as_user(user):
-    "Run as ``user`` with access rights enforced, as over RPC."
-    transaction = Transaction()
-    with transaction.set_user(user.id), \
-            transaction.set_context(_check_access=True):
-        yield
 
 
 class ConsoleTestCase(TestCase):
