@@ -19,6 +19,8 @@ import heapq
 import itertools
 import json
 import logging
+import os
+import pickle
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ BUSY_STATUSES = ('2', '3')
 RINGING_STATUSES = ('6', '7')
 CAUSE_CALL_REJECTED = '21'
 SEEN_KEYS_KEPT = 200_000
+STATE_VERSION = 1
 
 
 def event_time(event):
@@ -288,6 +291,45 @@ class Tracker:
     def flush(self):
         "Emit every ended call now, without waiting for its Cdr."
         self._emit_ended(None)
+
+    # What comes from the configuration, not from the events followed.
+    _SETTINGS = frozenset({'on_fact', 'inbound_contexts', 'wrapup_seconds',
+            'internal_exten_length', 'cdr_grace', '_order'})
+
+    def save_state(self, path):
+        """Write the calls and agents followed to ``path``, atomically, for
+        the next process to take over (see ``load_state``)."""
+        state = {key: value for key, value in vars(self).items()
+            if key not in self._SETTINGS}
+        data = pickle.dumps((STATE_VERSION, state),
+            protocol=pickle.HIGHEST_PROTOCOL)
+        temporary = f'{path}.tmp'
+        with open(temporary, 'wb') as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+
+    def load_state(self, path):
+        """Take over the state ``save_state`` wrote: the calls in progress
+        and the agents' states go on where the last process left them
+        instead of being lost with it. False when there is nothing usable
+        (the caller then starts from a resync alone)."""
+        try:
+            with open(path, 'rb') as file:
+                version, state = pickle.load(file)
+        except FileNotFoundError:
+            return False
+        except Exception as error:
+            logger.warning('tracker state %s unreadable (%s): ignored',
+                path, error)
+            return False
+        if version != STATE_VERSION:
+            logger.warning('tracker state %s has version %s, not %s: '
+                'ignored', path, version, STATE_VERSION)
+            return False
+        vars(self).update(state)
+        return True
 
     def resync(self, queue_status_events, now=None, live_channels=None):
         """Rebuild membership and agent state from a QueueStatus answer.
