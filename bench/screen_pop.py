@@ -22,19 +22,13 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ccsuite import config, testing  # noqa: E402
-
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync']
+from ccsuite import browser, config, testing  # noqa: E402
 
 
 def percentile(values, share):
@@ -77,13 +71,7 @@ def prepare(server, kind):
 
 
 def login(page, server):
-    page.goto(f'{server.url}/')
-    page.select_option('select#database', server.database)
-    page.fill('input#login', 'agent')
-    page.click('button[type=submit]')
-    password = page.locator('input[type=password]:visible')
-    password.fill('agent-demo')
-    password.press('Enter')
+    browser.sao_login(page, server, 'agent', 'agent-demo')
     page.wait_for_function('window.ccScreenPop && window.ccScreenPop.mode')
 
 
@@ -106,14 +94,8 @@ def one_pop(page, admin, interface, number, timeout_ms):
 
 
 def run(server, pops, kind):
-    from playwright.sync_api import sync_playwright
     admin, interface, number = prepare(server, kind)
-    with sync_playwright() as driver, \
-            tempfile.TemporaryDirectory(prefix='cc-bench-') as profile:
-        context = driver.chromium.launch_persistent_context(profile,
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={'width': 1366, 'height': 850})
-        page = context.pages[0] if context.pages else context.new_page()
+    with browser.chromium_page() as page:
         login(page, server)
         mode = page.evaluate('window.ccScreenPop.mode')
         warm = None
@@ -131,7 +113,6 @@ def run(server, pops, kind):
             received.append(result[1])
             rpc.append(result[2])
             time.sleep(0.2)
-        context.close()
     return mode, warm, delays, received, rpc, lost
 
 

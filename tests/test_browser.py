@@ -2,15 +2,12 @@
 looks a caller up and opens the customer form; a screenshot is saved under
 the test output."""
 import random
-import tempfile
 
 import pytest
 from playwright import sync_api as playwright
 
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync']
+from ccsuite.browser import chromium_page, sao_login
+
 TIMEOUT_MS = 30_000
 
 
@@ -37,29 +34,8 @@ def menu_name(rpc, xml_id):
 @pytest.fixture
 def browser():
     "A fresh headless Chromium page and the JavaScript errors it raises."
-    with playwright.sync_playwright() as driver, \
-            tempfile.TemporaryDirectory(prefix='cc-chromium-') as profile:
-        context = driver.chromium.launch_persistent_context(profile,
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={'width': 1366, 'height': 850}, locale='zh-CN')
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.pages[0] if context.pages else context.new_page()
-        errors = []
-        page.on('pageerror', lambda error: errors.append(str(error)))
-        try:
-            yield page, errors
-        finally:
-            context.close()
-
-
-def sao_login(page, server, login, password):
-    page.goto(f'{server.url}/')
-    page.select_option('select#database', server.database)
-    page.fill('input#login', login)
-    page.click('button[type=submit]')
-    password_entry = page.locator('input[type=password]:visible')
-    password_entry.fill(password)
-    password_entry.press('Enter')
+    with chromium_page(locale='zh-CN') as page:
+        yield page, page.errors
 
 
 def open_menu(page, *names):

@@ -9,20 +9,14 @@ client script polls cc.screen.pop. Screenshots go to the test output.
 import datetime as dt
 import random
 import shutil
-import tempfile
 import time
 
 import pytest
 
-from ccsuite import config
+from ccsuite import browser, config
 
 playwright = pytest.importorskip('playwright.sync_api')
 
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync']
-TIMEOUT_MS = 30_000
 
 
 def install_client_script():
@@ -81,29 +75,12 @@ def connect_call(admin, interface, number, ivr_path='欢迎>1>2', wait=17.0):
 
 @pytest.fixture
 def page():
-    with playwright.sync_playwright() as driver, \
-            tempfile.TemporaryDirectory(prefix='cc-chromium-') as profile:
-        context = driver.chromium.launch_persistent_context(profile,
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={'width': 1366, 'height': 850}, locale='zh-CN')
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.pages[0] if context.pages else context.new_page()
-        page.errors = []
-        page.on('pageerror', lambda error: page.errors.append(str(error)))
-        try:
-            yield page
-        finally:
-            context.close()
+    with browser.chromium_page(locale='zh-CN') as page:
+        yield page
 
 
 def sao_login(page, server, login, password):
-    page.goto(f'{server.url}/')
-    page.select_option('select#database', server.database)
-    page.fill('input#login', login)
-    page.click('button[type=submit]')
-    password_entry = page.locator('input[type=password]:visible')
-    password_entry.fill(password)
-    password_entry.press('Enter')
+    browser.sao_login(page, server, login, password)
     # custom.js has registered the user's channel and chosen bus or poll.
     page.wait_for_function('window.ccScreenPop && window.ccScreenPop.mode')
 

@@ -1,0 +1,42 @@
+"""Headless Chromium driving the sao web client, for tests and benchmarks.
+
+Chromium is Debian's (scripts/chromium.sh); Playwright only drives it. The
+flags keep it off the network this machine does not have."""
+import contextlib
+import tempfile
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync']
+
+
+@contextlib.contextmanager
+def chromium_page(timeout_ms=30_000, **options):
+    """A page of a fresh Chromium profile; ``page.errors`` collects the
+    JavaScript errors it raises."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as driver, \
+            tempfile.TemporaryDirectory(prefix='cc-chromium-') as profile:
+        context = driver.chromium.launch_persistent_context(profile,
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={'width': 1366, 'height': 850}, **options)
+        context.set_default_timeout(timeout_ms)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.errors = []
+        page.on('pageerror', lambda error: page.errors.append(str(error)))
+        try:
+            yield page
+        finally:
+            context.close()
+
+
+def sao_login(page, server, login, password):
+    "Log in to sao on ``server`` (a ccsuite.testing.Server)."
+    page.goto(f'{server.url}/')
+    page.select_option('select#database', server.database)
+    page.fill('input#login', login)
+    page.click('button[type=submit]')
+    password_entry = page.locator('input[type=password]:visible')
+    password_entry.fill(password)
+    password_entry.press('Enter')
