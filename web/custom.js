@@ -26,7 +26,7 @@
         mode: null,
         last_pop: null,
         seen: new Set(),
-        shown: {},          // call_id -> {received, visible} (benchmark)
+        shown: {},  // call_id -> {received, claimed, opened, visible}
         timer: null,
     };
 
@@ -178,6 +178,7 @@
         cc.seen.add(key);
         var received = Date.now();
         claim(message).done(function() {
+            var claimed = Date.now();
             banner(message);
             var opened = null;
             open(message).then(function() {
@@ -186,6 +187,7 @@
             }).done(function() {
                 cc.shown[message.call_id] = {
                     'received': received,
+                    'claimed': claimed,
                     'opened': opened,
                     'visible': Date.now(),
                     'pop_id': message.pop_id,
