@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
+import json
 import logging
 import os
 import time
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 REPLAY_BATCH = 500
 STATUS_EVERY = 5.0
+POOL_WAIT = 2.0
 
 
 def utcnow():
@@ -56,19 +59,49 @@ def decode(item):
     return item
 
 
+def is_transient(error):
+    """Whether a failed store may succeed later unchanged: the database is
+    unavailable, locked or busy (OperationalError and InterfaceError of
+    every DB-API driver, a refused connection, a lock timeout). Anything
+    else is a fault of the data, which retrying cannot cure."""
+    if isinstance(error, (ConnectionError, TimeoutError, OSError)):
+        return True
+    names = {c.__name__ for c in type(error).__mro__}
+    if names & {'OperationalError', 'InterfaceError',
+            'DatabaseTimeoutException', 'PoolTimeout'}:
+        return True
+    text = str(error).lower()
+    return any(s in text for s in ('connection refused', 'database is locked',
+            'could not connect', 'server closed the connection'))
+
+
 class FactSink:
     """Ordered, loss-free delivery of tracker facts to ``store``.
 
     ``store(calls, intervals)`` writes one batch in one transaction and
-    raises when it cannot. A failed batch is spooled; while the spool holds
-    anything, newer facts are spooled behind it so that order is kept.
+    raises when it cannot. A batch failing for a transient reason (see
+    ``is_transient``) is spooled; while the spool holds anything, newer
+    facts are spooled behind it so that order is kept. A batch failing for
+    any other reason is bisected: the good facts are stored and the poison
+    ones go, with their error, to the dead-letter file (``dead_path``,
+    default the spool's name ending in ``.dead``) so they no longer block
+    the facts behind them.
     """
 
-    def __init__(self, store, spool_path):
+    def __init__(self, store, spool_path, dead_path=None):
         self.store = store
         self.spool = Spool(spool_path)
+        self.dead_path = dead_path or (
+            os.path.splitext(spool_path)[0] + '.dead')
         self.pending = []
         self.stored = 0
+        self.dead = self._count_dead()
+
+    def _count_dead(self):
+        if not os.path.exists(self.dead_path):
+            return 0
+        with open(self.dead_path, 'rb') as dead:
+            return sum(1 for line in dead if line.endswith(b'\n'))
 
     def add(self, kind, data):
         self.pending.append((kind, data))
@@ -108,34 +141,106 @@ class FactSink:
             self.spool.confirm(offset)
         return True
 
+    def _store(self, items):
+        self.store([data for kind, data in items if kind == 'call'],
+            [data for kind, data in items if kind == 'interval'])
+
     def _deliver(self, items):
-        calls = [data for kind, data in items if kind == 'call']
-        intervals = [data for kind, data in items if kind == 'interval']
+        "Store ``items``; False (nothing dead-lettered) on a transient error."
         try:
-            self.store(calls, intervals)
+            self._store(items)
         except Exception as error:
-            logger.warning('storing %d facts failed (%s): spooled',
-                len(items), error)
-            return False
-        self.stored += len(items)
+            if is_transient(error):
+                logger.warning('storing %d facts failed (%s): spooled',
+                    len(items), error)
+                return False
+            logger.warning('storing %d facts failed (%s): isolating the '
+                'faulty ones', len(items), error)
+            try:
+                poison = self._isolate(items, error)
+            except Exception as error:
+                # Halves already stored are stored again at the retry,
+                # which changes nothing (ingestion is idempotent).
+                logger.warning('storing %d facts failed (%s): spooled',
+                    len(items), error)
+                return False
+            self._bury(poison)
+        else:
+            poison = []
+        self.stored += len(items) - len(poison)
         return True
+
+    def _isolate(self, items, error):
+        """Store the good facts of a failed batch by halves, in order;
+        return [(item, error)] for each that fails on its own. Raises on a
+        transient error."""
+        if len(items) == 1:
+            return [(items[0], error)]
+        middle = len(items) // 2
+        poison = []
+        for half in (items[:middle], items[middle:]):
+            try:
+                self._store(half)
+            except Exception as half_error:
+                if is_transient(half_error):
+                    raise
+                poison += self._isolate(half, half_error)
+        return poison
+
+    def _bury(self, poison):
+        "Append the poison facts to the dead-letter file, durably."
+        if not poison:
+            return
+        with open(self.dead_path, 'ab') as dead:
+            for (kind, data), error in poison:
+                logger.error('fact %s %s cannot be stored (%s): written to %s',
+                    kind, (data.get('uniqueid') or data.get('key'))
+                    if isinstance(data, dict) else '?', error,
+                    self.dead_path)
+                line = json.dumps({
+                        'at': utcnow().isoformat(), 'kind': kind,
+                        'error': f'{type(error).__name__}: {error}',
+                        'data': encode(data)},
+                    ensure_ascii=False, sort_keys=True, default=repr)
+                dead.write(line.encode('utf-8') + b'\n')
+            dead.flush()
+            os.fsync(dead.fileno())
+        self.dead += len(poison)
 
     def close(self):
         self.spool.close()
 
 
-class Database:
-    "The Tryton side of the bridge; every method runs in one worker thread."
+def limit_pool_wait(database):
+    """Wait at most POOL_WAIT seconds for a PostgreSQL connection.
 
-    def __init__(self, name, user=0):
+    psycopg's pool waits 30 s by default; while PostgreSQL is down every
+    write would hang that long before the facts are spooled, and the
+    screen pops and live states behind it with them."""
+    connections = getattr(database, '_connpool', None)
+    if connections is not None and hasattr(connections, 'timeout'):
+        connections.timeout = POOL_WAIT
+
+
+class Database:
+    """The Tryton side of the bridge; every method runs in one worker thread.
+
+    ``orm=True`` stores through ModelSQL.create/write record by record (the
+    benchmark's baseline) instead of the set-based ingest."""
+
+    def __init__(self, name, user=0, orm=False):
         from trytond.pool import Pool
         self.name = name
         self.user = user
+        self.orm = orm
         self.pool = Pool(name)
 
-    def _transaction(self, readonly=False):
+    def _transaction(self, readonly=False, context=None):
         from trytond.transaction import Transaction
-        return Transaction().start(self.name, self.user, readonly=readonly)
+        transaction = Transaction().start(self.name, self.user,
+            readonly=readonly, context=context)
+        limit_pool_wait(transaction.database)
+        return transaction
 
     def pbxs(self, code=None):
         "Connection settings of the active PBXs (or the one named)."
@@ -157,7 +262,8 @@ class Database:
                     [('wrapup_seconds', '!=', None)])}
 
     def store(self, pbx_id, calls, intervals, live_states=()):
-        with self._transaction() as transaction:
+        context = {'cc_ingest_orm': True} if self.orm else None
+        with self._transaction(context=context) as transaction:
             pool = self.pool
             if intervals:
                 pool.get('cc.agent.state').ingest_intervals(intervals)
@@ -167,8 +273,17 @@ class Database:
                 pool.get('cc.agent').update_live_states(live_states)
             transaction.commit()
 
-    def report_status(self, pbx_id, status, last_event, message=None):
+    def report_status(self, pbx_id, status, last_event, message=None,
+            dead_letters=None):
+        """``dead_letters``: (count, path) of the facts set aside, shown in
+        the status message."""
+        from trytond.i18n import gettext
         with self._transaction() as transaction:
+            if dead_letters and dead_letters[0]:
+                count, path = dead_letters
+                dead = gettext('cc_telephony.msg_bridge_dead_letters',
+                    count=count, path=path)
+                message = f'{message}\n{dead}' if message else dead
             self.pool.get('cc.pbx').report_status(
                 pbx_id, status, last_event, message)
             transaction.commit()
@@ -183,7 +298,7 @@ class PbxLink:
     than real time: pass its speed)."""
 
     def __init__(self, settings, database, executor, spool_dir,
-            clock_speed=1.0, wrapups=None):
+            clock_speed=1.0, wrapups=None, checkpoint_interval=1.0):
         self.settings = settings
         self.database = database
         self.executor = executor
@@ -193,20 +308,38 @@ class PbxLink:
             inbound_contexts=settings['inbound_contexts'] or (
                 'from-pstn', 'from-trunk'),
             wrapup_seconds=lambda interface: self.wrapups.get(interface))
-        self.sink = FactSink(
-            lambda calls, intervals: database.store(
-                settings['id'], calls, intervals, self._live_changes()),
+        self.sink = FactSink(self._store_facts,
             os.path.join(spool_dir, f'bridge-{settings["code"]}.spool'))
+        self.state_path = os.path.join(
+            spool_dir, f'bridge-{settings["code"]}.state')
+        if self.tracker.load_state(self.state_path):
+            logger.info('PBX %s: %d calls in progress taken over from %s',
+                settings['code'], len(self.tracker.calls), self.state_path)
+        self.checkpoint_interval = checkpoint_interval
+        self._checkpoint_at = time.monotonic()
         self.client = AMIClient(settings['host'], settings['port'],
             settings['username'], settings['secret'],
             on_event=self._on_event, on_resync=self._on_resync)
-        self.last_event = None
-        self._last_event_wall = None
+        self.last_event = self.tracker.now
+        self._last_event_wall = time.monotonic()
         self._pushed = {}
         self._status_at = 0.0
         self._status = None
+        self._dead_reported = 0
+        self.pops = screenpop.PopQueue(self)
         self._held = None   # events that came during a resync
         self._held_from = 0     # the stream position of the first held
+
+    def _store_facts(self, calls, intervals):
+        # The live states ride along with the first batch written; a batch
+        # that fails (even one then bisected) has not written them.
+        pushed = dict(self._pushed)
+        try:
+            self.database.store(self.settings['id'], calls, intervals,
+                self._live_changes())
+        except Exception:
+            self._pushed = pushed
+            raise
 
     def _on_fact(self, kind, data):
         self.sink.add(kind, data)
@@ -299,7 +432,22 @@ class PbxLink:
         if not ok:
             # The live states were not written: send them again next time.
             self._pushed = pushed
+        if time.monotonic() - self._checkpoint_at >= self.checkpoint_interval:
+            self.checkpoint()
         await self._report(ok)
+
+    def checkpoint(self):
+        """Save the tracker's state for a successor (see Tracker.save_state)
+        when every fact it emitted is stored or spooled: a fact still in
+        memory would be lost with a killed process and never emitted
+        again by the successor, which starts from the state saved."""
+        if self.sink.pending:
+            return
+        try:
+            self.tracker.save_state(self.state_path)
+        except OSError as error:
+            logger.warning('tracker state not saved: %s', error)
+        self._checkpoint_at = time.monotonic()
 
     def _live_pending(self):
         return any(self._pushed.get(i) != (a.state, a.reason, a.start)
@@ -318,20 +466,25 @@ class PbxLink:
         connected = self.client.connected.is_set()
         status = 'connected' if connected else 'disconnected'
         now = time.monotonic()
+        dead = self.sink.dead
         if not database_ok or (status == self._status
+                and dead == self._dead_reported
                 and now - self._status_at < STATUS_EVERY):
             return
         self._status, self._status_at = status, now
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.executor,
-                self.database.report_status, self.settings['id'], status,
-                self.last_event)
+            await loop.run_in_executor(self.executor, functools.partial(
+                    self.database.report_status, self.settings['id'], status,
+                    self.last_event,
+                    dead_letters=(dead, self.sink.dead_path)))
+            self._dead_reported = dead
         except Exception as error:
             logger.warning('PBX status not stored: %s', error)
 
 
-async def run(database, pbx_code, spool_dir, flush_interval, clock_speed):
+async def run(database, pbx_code, spool_dir, flush_interval, clock_speed,
+        checkpoint_interval=1.0):
     executor = concurrent.futures.ThreadPoolExecutor(
         1, thread_name_prefix='cc-bridge-db')
     loop = asyncio.get_running_loop()
@@ -340,8 +493,8 @@ async def run(database, pbx_code, spool_dir, flush_interval, clock_speed):
         raise SystemExit('no active PBX (cc.pbx) to connect to')
     wrapups = await loop.run_in_executor(executor, database.wrapups)
     os.makedirs(spool_dir, exist_ok=True)
-    links = [PbxLink(s, database, executor, spool_dir, clock_speed, wrapups)
-        for s in settings]
+    links = [PbxLink(s, database, executor, spool_dir, clock_speed, wrapups,
+            checkpoint_interval) for s in settings]
     for link in links:
         logger.info('PBX %s: AMI %s:%s', link.settings['code'],
             link.settings['host'], link.settings['port'])
@@ -356,6 +509,8 @@ async def run(database, pbx_code, spool_dir, flush_interval, clock_speed):
             await link.client.close()
             link.tracker.flush()
             await loop.run_in_executor(executor, link.sink.flush)
+            # The calls in progress go on in the next process.
+            link.checkpoint()
             link.sink.close()
 
 
@@ -376,6 +531,9 @@ def parse_arguments(argv=None):
         '(default: var/spool)')
     parser.add_argument('--flush-interval', type=float, default=0.5,
         help='seconds between two writes to the database')
+    parser.add_argument('--checkpoint-interval', type=float, default=1.0,
+        help='seconds between two saves of the calls in progress, which a '
+        'restarted bridge takes over (it is saved on a clean stop too)')
     parser.add_argument('--clock-speed', type=float, default=1.0,
         help='PBX seconds per real second (a simulator run with --speed)')
     parser.add_argument('-v', '--verbose', action='store_true')
@@ -392,7 +550,7 @@ def main(argv=None):
     database = Database(arguments.database)
     asyncio.run(run_until_signalled(run(database, arguments.pbx,
                 arguments.spool_dir, arguments.flush_interval,
-                arguments.clock_speed)))
+                arguments.clock_speed, arguments.checkpoint_interval)))
 
 
 if __name__ == '__main__':

@@ -23,7 +23,7 @@ from trytond.tests.test_tryton import (
 from .. import amiaction
 from ..pbxsim.engine import CallPlan, Simulator
 from ..pbxsim.server import AMIServer
-from ..screenpop import connection_of, on_bridge_event
+from ..screenpop import PopQueue, connection_of, on_bridge_event
 from ..tracker import Tracker
 
 ALICE, BOB, SUPERVISOR = 'PJSIP/1001', 'PJSIP/1002', 'PJSIP/1009'
@@ -675,6 +675,7 @@ class BridgeHookTestCase(unittest.TestCase):
         self.addCleanup(executor.shutdown)
         link = SimpleNamespace(tracker=Tracker(lambda kind, data: None),
             executor=executor, database=database, settings={'id': 7})
+        link.pops = PopQueue(link)
 
         def feed(event):
             link.tracker.feed(event)
@@ -693,6 +694,42 @@ class BridgeHookTestCase(unittest.TestCase):
         self.assertEqual(pbx, 7)
         self.assertEqual(connections[0]['interface'], ALICE)
         self.assertEqual(database.committed, 1)
+
+    def test_calls_answered_meanwhile_go_together(self):
+        "Connections made while a pop is being stored wait, then go as one"
+        database = FakeDatabase()
+        executor = concurrent.futures.ThreadPoolExecutor(1)
+        self.addCleanup(executor.shutdown)
+        link = SimpleNamespace(executor=executor, database=database,
+            settings={'id': 7})
+        link.pops = PopQueue(link)
+        first_stored = threading.Event()
+        release = threading.Event()
+        agent_connected = database.agent_connected
+
+        def slow_first(connections, pbx=None):
+            agent_connected(connections, pbx)
+            if len(database.stored) == 1:
+                first_stored.set()
+                release.wait(10)
+        database.agent_connected = slow_first
+
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            link.pops.add({'uniqueid': '1'})
+            await loop.run_in_executor(None, first_stored.wait, 10)
+            for uniqueid in '234':
+                link.pops.add({'uniqueid': uniqueid})
+            release.set()
+            while link.pops.busy or link.pops.waiting:
+                await asyncio.sleep(0.01)
+        asyncio.run(scenario())
+
+        self.assertEqual(
+            [[c['uniqueid'] for c in connections]
+                for connections, pbx in database.stored],
+            [['1'], ['2', '3', '4']])
+        self.assertEqual(database.committed, 2)
 
 
 class AMIActionTestCase(unittest.TestCase):

@@ -2,7 +2,7 @@
 import datetime as dt
 from contextlib import contextmanager
 
-from trytond.model.exceptions import AccessError
+from trytond.model.exceptions import AccessError, ValidationError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     TestCase, activate_module, with_transaction)
@@ -405,6 +405,141 @@ class IngestTestCase(TestCase):
             (alice.state, alice.state_reason.code, alice.state_since),
             ('not_ready', 'break', at(5)))
         self.assertEqual((bob.state, bob.state_since), ('talking', at(6)))
+
+    def store_both_ways(self, facts, intervals, uniqueid_suffix):
+        """Store ``facts`` and ``intervals`` through the ORM ingest, then
+        the same with keys and unique ids suffixed through the set-based
+        one; return what each stored, comparable."""
+        pool = Pool()
+        Call = pool.get('cc.call')
+        State = pool.get('cc.agent.state')
+
+        def renamed(items, key):
+            return [dict(i, **{key: i[key] + uniqueid_suffix})
+                for i in items]
+
+        def snapshot(call_ids, state_ids):
+            calls = []
+            for call in Call.browse(call_ids):
+                values = {n: getattr(call, n) for n in Call.FACT_COLUMNS
+                    + ['pbx', 'routed_at']}
+                values['candidates'] = sorted(c.id for c in call.candidates)
+                values['legs'] = [{n: getattr(leg, n) for n in
+                        ['interface', 'ring_start'] + Call.LEG_COLUMNS}
+                    for leg in call.legs]
+                interaction = call.interaction
+                values['interaction'] = interaction and {
+                    n: getattr(interaction, n) for n in
+                    Call.INTERACTION_COLUMNS if n != 'origin'}
+                if interaction:
+                    self.assertEqual(interaction.origin, call)
+                calls.append(values)
+            states = [{n: getattr(s, n) for n in State.COLUMNS}
+                for s in State.browse(state_ids)]
+            return calls, states
+
+        with Transaction().set_context(cc_ingest_orm=True):
+            state_ids = State.ingest_intervals(intervals)
+            call_ids = Call.ingest_facts(facts)
+        orm = snapshot(call_ids, state_ids)
+        state_ids = State.ingest_intervals(renamed(intervals, 'key'))
+        call_ids = Call.ingest_facts(renamed(facts, 'uniqueid'))
+        return orm, snapshot(call_ids, state_ids)
+
+    @with_transaction()
+    def test_set_based_ingest_stores_what_the_orm_stores(self):
+        "The set-based ingest stores exactly what the ORM ingest stored"
+        pool = Pool()
+        Party = pool.get('party.party')
+        self.setup_center()
+        Party.create([{'name': "李四", 'contact_mechanisms': [('create', [{
+                                'type': 'phone', 'value': '02087654321'}])]},
+                {'name': "王五", 'contact_mechanisms': [('create', [{
+                                'type': 'phone', 'value': '02087654321'}])]}])
+        legs = [
+            {'agent_interface': 'PJSIP/8001', 'ring_start': at(8),
+                'answer_time': at(12), 'end_time': at(40),
+                'ring_seconds': 4.0, 'talk_seconds': 23.0,
+                'hold_seconds': 5.0, 'result': 'transferred_blind',
+                'transfer_target': '8002'},
+            {'agent_interface': 'PJSIP/8002', 'ring_start': at(40),
+                'answer_time': at(46), 'end_time': at(130),
+                'ring_seconds': 6.0, 'talk_seconds': 84.0,
+                'hold_seconds': 0.0, 'result': 'completed',
+                'transfer_target': None},
+            ]
+        facts = [
+            answered_fact('a.1'),
+            answered_fact('a.2', result='transferred', end_time=at(130),
+                legs=legs, caller='02087654321'),
+            answered_fact('a.3', caller='02012345678', answer_time=None,
+                result='abandoned', abandon_position=2, legs=[]),
+            answered_fact('a.4', direction='outbound', caller='8001',
+                dnis=CALLER, queue=None),
+            answered_fact('a.5', direction='internal', caller='8002',
+                dnis='8001'),
+            answered_fact('a.6', queue='vip-line', wait_seconds=30.5),
+            ]
+        intervals = [
+            interval('ready', at(-60), at(8)),
+            interval('wrap_up', at(72), at(87)),
+            interval('wrap_up', at(130), at(140.5), interface='PJSIP/8002'),
+            interval('not_ready', at(200), at(500), reason='meal'),
+            interval('not_ready', at(500), at(560), reason='nap', queue=None),
+            ]
+        orm, set_based = self.store_both_ways(facts, intervals, '-set')
+        self.assertEqual(set_based, orm)
+        # The wrap-ups reached the legs and the call totals.
+        self.assertEqual(set_based[0][0]['wrapup_seconds'], 15.0)
+        self.assertEqual(set_based[0][1]['wrapup_seconds'], 10.5)
+
+    @with_transaction()
+    def test_set_based_ingest_fills_create_and_write_columns(self):
+        "Rows written with SQL carry who and when, like ModelSQL's"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        State = pool.get('cc.agent.state')
+        self.setup_center()
+        State.ingest_intervals([interval('ready', at(-60), at(8))])
+        call, = Call.browse(Call.ingest_facts([answered_fact()]))
+        state, = State.search([])
+        for record in [call, call.legs[0], call.interaction, state]:
+            self.assertEqual(record.create_uid.id, Transaction().user)
+            self.assertTrue(record.create_date)
+        self.assertIsNone(call.legs[0].write_date)
+
+        legs = answered_fact()['legs']
+        legs[0]['talk_seconds'] = 45.0
+        Call.ingest_facts([answered_fact(legs=legs)])
+        call = Call(call.id)
+        self.assertTrue(call.legs[0].write_date)
+        self.assertEqual(call.write_uid.id, Transaction().user)
+        self.assertEqual(call.talk_seconds, 45.0)
+
+    @with_transaction()
+    def test_invalid_fact_is_refused_before_any_write(self):
+        "A fact the database cannot take raises and stores nothing"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        State = pool.get('cc.agent.state')
+        self.setup_center()
+        bad_legs = answered_fact()['legs']
+        bad_legs[0]['result'] = 'exploded'
+        for bad in [
+                answered_fact('b.1', direction='sideways'),
+                answered_fact('b.2', end_time=at(-10)),
+                answered_fact('b.3', legs=bad_legs),
+                answered_fact('b.4', wait_seconds='12 s'),
+                answered_fact('b.5', enter_time='2026-03-02'),
+                {'direction': 'inbound'},
+                ]:
+            with self.subTest(bad=bad.get('uniqueid')):
+                with self.assertRaises(ValidationError):
+                    Call.ingest_facts([answered_fact('good'), bad])
+        with self.assertRaises(ValidationError):
+            State.ingest_intervals([interval('ready', at(0), at(8)),
+                    interval('dancing', at(8), at(9))])
+        self.assertEqual(self.counts(), (0, 0, 0, 0))
 
     @with_transaction()
     def test_agent_cannot_ingest(self):
