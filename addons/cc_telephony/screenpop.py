@@ -4,7 +4,7 @@ opens the caller's customer 360, a chooser or a new-customer form.
 The bridge calls ``on_bridge_event`` for every AMI event; at AgentConnect
 it stores the connection through ``cc.call.agent_connected`` (also exposed
 over RPC), which keeps the live call record right and publishes the pop
-with ``publish_pop``. See doc/screenpop.rst for the delivery paths (bus on
+with ``publish_pops``. See doc/screenpop.rst for the delivery paths (bus on
 PostgreSQL, polling on SQLite) and what happens with several tabs or an
 agent who is not logged in.
 """
@@ -56,42 +56,47 @@ def pop_message(call_values):
     return message
 
 
-def publish_pop(agent_user_id, call_values):
-    """Send a screen pop to a user, in the current transaction.
+def publish_pops(pops):
+    """Send screen pops, in the current transaction: ``pops`` is a list of
+    (user id, call values); return their messages.
 
     ``call_values``: call_id, party (the one match, or None), candidates
     (party ids), number, ivr_path, wait_seconds, queue (name). The bus
-    message goes out at commit (PostgreSQL NOTIFY is transactional); the
-    cc.screen.pop row serves clients that poll (SQLite has no channels)
+    messages go out at commit (PostgreSQL NOTIFY is transactional); the
+    cc.screen.pop rows serve clients that poll (SQLite has no channels)
     and the res.notification stays for an agent who was not looking."""
     pool = Pool()
     ScreenPop = pool.get('cc.screen.pop')
-    message = pop_message(call_values)
+    Notification = pool.get('res.notification')
+    messages = [pop_message(values) for _, values in pops]
     with without_check_access():
-        pop, = ScreenPop.create([{
-                    'user': agent_user_id,
-                    'call': call_values['call_id'],
+        notifications = Notification.create([
+                _notification_values(user_id, message)
+                for (user_id, _), message in zip(pops, messages)])
+        rows = ScreenPop.create([{
+                    'user': user_id,
+                    'call': values['call_id'],
                     'message': json.dumps(message),
                     'expires': dt.datetime.fromtimestamp(
                         message['expires'], dt.timezone.utc).replace(
                         tzinfo=None),
-                    'notification': _notify(agent_user_id, message).id,
-                    }])
-    # The row id lets a client that gets both the bus message and the
-    # polled row show the pop once.
-    message['pop_id'] = pop.id
+                    'notification': notification.id,
+                    } for (user_id, values), message, notification in zip(
+                    pops, messages, notifications)])
     # Imported here: trytond.bus picks its class from the configuration,
     # which the bridge loads after importing this module.
     from trytond.bus import Bus
-    Bus.publish(f'user:{agent_user_id}', message)
-    return message
+    for (user_id, _), message, row in zip(pops, messages, rows):
+        # The row id lets a client that gets both the bus message and the
+        # polled row show the pop once.
+        message['pop_id'] = row.id
+        Bus.publish(f'user:{user_id}', message)
+    return messages
 
 
-def _notify(user_id, message):
+def _notification_values(user_id, message):
     "A res.notification that opens what the pop opens."
-    pool = Pool()
-    Notification = pool.get('res.notification')
-    ModelData = pool.get('ir.model.data')
+    ModelData = Pool().get('ir.model.data')
     label = gettext('cc_telephony.msg_screen_pop_label',
         number=message.get('number') or '?')
     parts = []
@@ -118,8 +123,7 @@ def _notify(user_id, message):
                     'pyson_context': PYSONEncoder().encode(
                         {'cc_new_number': message.get('new_number')}),
                     }))
-    notification, = Notification.create([values])
-    return notification
+    return values
 
 
 class ScreenPop(ModelSQL):
@@ -221,25 +225,70 @@ class Call(metaclass=PoolMeta):
         queues = Queue.by_codes(c.get('queue') for c in connections)
         # The router and the bridge may be creating the same call now.
         cls.lock_calls()
-        calls, fresh = [], []
-        for connection in connections:
-            values = cls._connection_values(connection, agents, queues)
-            call, is_fresh = cls._store_connection(connection, values, pbx)
-            calls.append(call)
-            fresh.append(is_fresh)
+        calls, fresh = cls._store_connections(connections, agents, queues,
+            pbx)
+        pops = []
         for call, connection, is_fresh in zip(calls, connections, fresh):
-            agent = Agent(agents[connection['interface']]) if (
-                connection['interface'] in agents) else None
             if not is_fresh:
                 # The same connection seen again: the agent has had it.
                 continue
-            if agent and agent.user:
-                publish_pop(agent.user.id, call._screen_pop_values())
+            agent_id = agents.get(connection['interface'])
+            user = Agent(agent_id).user if agent_id else None
+            if user:
+                pops.append((user.id, call._screen_pop_values()))
             else:
                 logger.info('no user to pop call %s to (%s)', call.id,
                     connection['interface'])
+        if pops:
+            publish_pops(pops)
         ScreenPop.clean()
         return [c.id for c in calls]
+
+    @classmethod
+    def _store_connections(cls, connections, agents, queues, pbx):
+        """Create the live calls or bring the known ones up to date, the new
+        ones in one create; return the calls and, for each connection,
+        whether it is new (a new call, or a new agent on it)."""
+        existing = cls._by_uniqueid({c['uniqueid'] for c in connections})
+        keys, fresh, to_create = [], [], {}
+        for connection in connections:
+            uniqueid = connection['uniqueid']
+            values = cls._connection_values(connection, agents, queues)
+            if uniqueid in to_create:
+                # Connected twice in one batch (a quick transfer): the call
+                # must exist before the second agent is put on it.
+                existing.update(cls._create_connected(to_create, pbx))
+                to_create = {}
+            call = existing.get(uniqueid)
+            if call is None:
+                to_create[uniqueid] = (connection, values)
+                fresh.append(True)
+            else:
+                fresh.append(cls._update_connected(call, values))
+            keys.append(uniqueid)
+        existing.update(cls._create_connected(to_create, pbx))
+        return [existing[k] for k in keys], fresh
+
+    @classmethod
+    def _create_connected(cls, to_create, pbx):
+        "Create the calls of {uniqueid: (connection, values)}, by uniqueid."
+        if not to_create:
+            return {}
+        for connection, values in to_create.values():
+            direction = connection.get('direction') or 'inbound'
+            values.update(cls._caller_values(connection.get('caller_raw'),
+                    connection.get('dnis'), direction))
+            values.update({
+                    'uniqueid': connection['uniqueid'],
+                    'linkedid': connection.get('linkedid')
+                    or connection['uniqueid'],
+                    'direction': direction,
+                    'dnis': connection.get('dnis') or None,
+                    'enter_time': connection.get('enter_time'),
+                    'pbx': pbx,
+                    })
+        calls = cls.create([values for _, values in to_create.values()])
+        return {c.uniqueid: c for c in calls}
 
     @classmethod
     def _connection_values(cls, connection, agents, queues):
@@ -258,27 +307,9 @@ class Call(metaclass=PoolMeta):
             }
 
     @classmethod
-    def _store_connection(cls, connection, values, pbx):
-        """Create the live call or bring the known one up to date; return
-        it and whether this connection is new (a new call or agent)."""
+    def _update_connected(cls, call, values):
+        "Bring a known call up to date; return whether its agent is new."
         from .call import changed_values
-        existing = cls._by_uniqueid([connection['uniqueid']])
-        call = existing.get(connection['uniqueid'])
-        if call is None:
-            direction = connection.get('direction') or 'inbound'
-            values.update(cls._caller_values(connection.get('caller_raw'),
-                    connection.get('dnis'), direction))
-            values.update({
-                    'uniqueid': connection['uniqueid'],
-                    'linkedid': connection.get('linkedid')
-                    or connection['uniqueid'],
-                    'direction': direction,
-                    'dnis': connection.get('dnis') or None,
-                    'enter_time': connection.get('enter_time'),
-                    'pbx': pbx,
-                    })
-            call, = cls.create([values])
-            return call, True
         fresh = call.agent is None or call.agent.id != values['agent']
         if call.answer_time:
             # A transfer target connects later: the call was answered at
@@ -292,7 +323,7 @@ class Call(metaclass=PoolMeta):
         values = changed_values(call, values)
         if values:
             cls.write([call], values)
-        return call, fresh
+        return fresh
 
     def _screen_pop_values(self):
         return {
