@@ -161,19 +161,7 @@ class AgentState(ModelSQL, ModelView):
                 [('key', 'in', [i['key'] for i in intervals])])}
         to_create, to_write = [], []
         for interval in intervals:
-            values = {
-                'agent': agents.get(interval['interface']),
-                'interface': interval['interface'],
-                'state': interval['state'],
-                'reason': reasons.get(interval.get('reason')),
-                'reason_code': interval.get('reason') or None,
-                'queue': queues.get(interval.get('queue')),
-                'start': interval['start'],
-                'end': interval['end'],
-                'duration_seconds': round(
-                    (interval['end'] - interval['start']).total_seconds(),
-                    3),
-                }
+            values = cls._interval_values(interval, agents, reasons, queues)
             record = existing.get(interval['key'])
             if record is None:
                 values['key'] = interval['key']

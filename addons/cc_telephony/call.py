@@ -638,24 +638,7 @@ class Call(ModelSQL, ModelView):
     def _fact_values_sql(cls, fact, context):
         "What _fact_values gives, from the batch's look-ups only."
         queue_id = context['queues'].get(fact.get('queue'))
-        values = {
-            'linkedid': fact.get('linkedid'),
-            'state': 'ended',
-            'direction': fact['direction'],
-            'dnis': fact.get('dnis') or None,
-            'ivr_path': fact.get('ivr_path') or None,
-            'queue': queue_id,
-            'queue_code': fact.get('queue') or None,
-            'enter_time': fact.get('enter_time'),
-            'answer_time': fact.get('answer_time'),
-            'end_time': fact.get('end_time'),
-            'wait_seconds': round(float(fact.get('wait_seconds') or 0), 3),
-            'result': fact.get('result'),
-            'abandon_position': fact.get('abandon_position'),
-            'recording': fact.get('recording') or None,
-            'within_service_level': False,
-            'agent': cls._handling_agent(fact, context),
-            }
+        values = cls._fact_common_values(fact, queue_id, context)
         if queue_id and fact.get('answer_time'):
             values['within_service_level'] = (values['wait_seconds']
                 <= context['service_levels'][queue_id])
@@ -810,7 +793,19 @@ class Call(ModelSQL, ModelView):
     def _fact_values(cls, fact, context):
         Queue = Pool().get('cc.queue')
         queue_id = context['queues'].get(fact.get('queue'))
-        values = {
+        values = cls._fact_common_values(fact, queue_id, context)
+        if queue_id and fact.get('answer_time'):
+            threshold = Queue(queue_id).service_level_seconds
+            values['within_service_level'] = (
+                values['wait_seconds'] <= threshold)
+        values.update(cls._caller_values(
+                fact.get('caller_raw'), fact.get('dnis'), fact['direction']))
+        return values
+
+    @classmethod
+    def _fact_common_values(cls, fact, queue_id, context):
+        "The values of a call fact that need no look-up of the caller."
+        return {
             'linkedid': fact.get('linkedid'),
             'state': 'ended',
             'direction': fact['direction'],
@@ -826,15 +821,8 @@ class Call(ModelSQL, ModelView):
             'abandon_position': fact.get('abandon_position'),
             'recording': fact.get('recording') or None,
             'within_service_level': False,
+            'agent': cls._handling_agent(fact, context),
             }
-        if queue_id and fact.get('answer_time'):
-            threshold = Queue(queue_id).service_level_seconds
-            values['within_service_level'] = (
-                values['wait_seconds'] <= threshold)
-        values['agent'] = cls._handling_agent(fact, context)
-        values.update(cls._caller_values(
-                fact.get('caller_raw'), fact.get('dnis'), fact['direction']))
-        return values
 
     @classmethod
     def _handling_agent(cls, fact, context):
