@@ -1003,16 +1003,7 @@ class CallLeg(ModelSQL, ModelView):
         current = {(leg.interface, leg.ring_start): leg for leg in call.legs}
         wanted = {}
         for leg in legs:
-            values = {
-                'agent': context['agents'].get(leg['agent_interface']),
-                'answer_time': leg.get('answer_time'),
-                'end_time': leg.get('end_time'),
-                'ring_seconds': round(float(leg.get('ring_seconds') or 0), 3),
-                'talk_seconds': round(float(leg.get('talk_seconds') or 0), 3),
-                'hold_seconds': round(float(leg.get('hold_seconds') or 0), 3),
-                'result': leg.get('result'),
-                'transfer_target': leg.get('transfer_target') or None,
-                }
+            values = cls.leg_values(leg, context)
             wanted[(leg['agent_interface'], leg['ring_start'])] = values
         to_create, to_write = [], []
         for key, values in wanted.items():
@@ -1038,6 +1029,20 @@ class CallLeg(ModelSQL, ModelView):
             cls.link_wrapups(created)
 
     @classmethod
+    def leg_values(cls, leg, context):
+        "The values of a leg of a call fact (its key apart)."
+        return {
+            'agent': context['agents'].get(leg['agent_interface']),
+            'answer_time': leg.get('answer_time'),
+            'end_time': leg.get('end_time'),
+            'ring_seconds': round(float(leg.get('ring_seconds') or 0), 3),
+            'talk_seconds': round(float(leg.get('talk_seconds') or 0), 3),
+            'hold_seconds': round(float(leg.get('hold_seconds') or 0), 3),
+            'result': leg.get('result'),
+            'transfer_target': leg.get('transfer_target') or None,
+            }
+
+    @classmethod
     def fact_legs(cls, fact, context, current, wrapups):
         """{(interface, ring start): values} the call's legs must have.
 
@@ -1046,16 +1051,7 @@ class CallLeg(ModelSQL, ModelView):
         wanted = {}
         for leg in fact.get('legs') or []:
             key = (leg['agent_interface'], leg['ring_start'])
-            values = {
-                'agent': context['agents'].get(leg['agent_interface']),
-                'answer_time': leg.get('answer_time'),
-                'end_time': leg.get('end_time'),
-                'ring_seconds': round(float(leg.get('ring_seconds') or 0), 3),
-                'talk_seconds': round(float(leg.get('talk_seconds') or 0), 3),
-                'hold_seconds': round(float(leg.get('hold_seconds') or 0), 3),
-                'result': leg.get('result'),
-                'transfer_target': leg.get('transfer_target') or None,
-                }
+            values = cls.leg_values(leg, context)
             if key in current:
                 values['wrapup_seconds'] = current[key]['wrapup_seconds']
             elif values['answer_time'] and values['end_time']:

@@ -1,8 +1,8 @@
 """Storing tracker facts and router decisions: idempotent, complete."""
 import datetime as dt
-from contextlib import contextmanager
 
 from trytond.model.exceptions import AccessError, ValidationError
+from trytond.modules.cc_base.tests.tools import as_user
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     TestCase, activate_module, with_transaction)
@@ -15,15 +15,6 @@ E164 = '+8613800138000'
 
 def at(seconds):
     return T0 + dt.timedelta(seconds=seconds)
-
-
-@contextmanager
-def as_user(user):
-    "Run as user with access rights enforced, like an RPC call."
-    transaction = Transaction()
-    with transaction.set_user(user.id), \
-            transaction.set_context(_check_access=True):
-        yield
 
 
 def answered_fact(uniqueid='1700000000.1', caller=CALLER, **changes):
