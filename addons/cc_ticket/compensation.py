@@ -15,6 +15,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .common import visible_in
+
 
 class CompensationLimit(ModelSQL, ModelView):
     __string__ = "Compensation Limit"
@@ -81,26 +83,11 @@ class Compensation(Workflow, ModelSQL, ModelView):
             ('waiting', 'draft'),
             }
         cls._buttons.update({
-                'grant': {
-                    'invisible': Eval('state') != 'draft',
-                    'depends': ['state'],
-                    },
-                'request_approval': {
-                    'invisible': Eval('state') != 'draft',
-                    'depends': ['state'],
-                    },
-                'approve': {
-                    'invisible': Eval('state') != 'waiting',
-                    'depends': ['state'],
-                    },
-                'refuse': {
-                    'invisible': Eval('state') != 'waiting',
-                    'depends': ['state'],
-                    },
-                'draft': {
-                    'invisible': Eval('state') != 'waiting',
-                    'depends': ['state'],
-                    },
+                'grant': visible_in('draft'),
+                'request_approval': visible_in('draft'),
+                'approve': visible_in('waiting'),
+                'refuse': visible_in('waiting'),
+                'draft': visible_in('waiting'),
                 })
 
     @classmethod

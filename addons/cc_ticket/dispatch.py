@@ -9,6 +9,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .common import visible_in
+
 
 class Dispatch(Workflow, ModelSQL, ModelView):
     __string__ = "Ticket Dispatch"
@@ -51,14 +53,8 @@ class Dispatch(Workflow, ModelSQL, ModelView):
             ('pending', 'rejected'),
             }
         cls._buttons.update({
-                'accept': {
-                    'invisible': Eval('state') != 'pending',
-                    'depends': ['state'],
-                    },
-                'reject': {
-                    'invisible': Eval('state') != 'pending',
-                    'depends': ['state'],
-                    },
+                'accept': visible_in('pending'),
+                'reject': visible_in('pending'),
                 })
 
     @classmethod

@@ -9,6 +9,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .common import visible_in
+
 SATISFACTION = [
     (None, ""),
     ('1', "1 - Very Dissatisfied"),
@@ -72,10 +74,7 @@ class FollowUp(Workflow, ModelSQL, ModelView):
             ('open', 'cancelled'),
             }
         cls._buttons.update({
-                'do': {
-                    'invisible': Eval('state') != 'open',
-                    'depends': ['state'],
-                    },
+                'do': visible_in('open'),
                 })
 
     @classmethod

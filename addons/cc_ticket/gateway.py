@@ -20,11 +20,15 @@ from urllib.request import urlopen
 
 from trytond.bus import notify as bus_notify
 from trytond import config
+from trytond.i18n import gettext
 from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction
 
 logger = logging.getLogger(__name__)
 SECTION = 'cc_sms'
+# Above this many messages for one user in one SLA pass, the user gets one
+# digest instead (see Notifier.notify_many).
+DIGEST_ABOVE = 20
 
 
 class SMSError(Exception):
@@ -162,14 +166,74 @@ class Notifier:
                 cls.sms(user, text)
 
     @classmethod
-    def email(cls, user, text, records):
+    def notify_many(cls, Model, messages):
+        """Notify the ``(users, record id, text, urgent)`` messages of one
+        SLA pass about records of ``Model``.
+
+        Up to :data:`DIGEST_ABOVE` messages, a user gets them as
+        :meth:`notify` sends them: a ``res.notification`` per record, an
+        email and an SMS for urgent ones. Above, one digest of each kind
+        lists them all: hundreds of entries, emails or texts in one minute
+        help nobody, and building them took most of a large pass. Live
+        toasts are always one per user and pass (each is a bus message, a
+        NOTIFY on PostgreSQL)."""
+        users, by_user = {}, {}
+        for recipients, record_id, text, urgent in messages:
+            for user in recipients:
+                users[user.id] = user
+                by_user.setdefault(user.id, []).append(
+                    (record_id, text, urgent))
+        for user_id, items in by_user.items():
+            user = users[user_id]
+            texts = [t for _, t, _ in items]
+            urgent = [t for _, t, u in items if u]
+            if len(items) <= DIGEST_ABOVE:
+                for record_id, text, is_urgent in items:
+                    records = Model.browse([record_id])
+                    Model.notify_user(
+                        records, 'tryton-notification', text[:255],
+                        user=user_id)
+                    if is_urgent:
+                        cls.email(user, text, records, body=text)
+                        cls.sms(user, text)
+            else:
+                summary = gettext(
+                    'cc_ticket.msg_sla_escalations', count=len(items))
+                ids = list({i: None for i, _, _ in items})
+                # Browse lists of a few hundred: trytond checks each
+                # record's list when it builds it (quadratic in its length).
+                records = [r for sub in range(0, len(ids), 200)
+                    for r in Model.browse(ids[sub:sub + 200])]
+                # A one-line field: the first messages, the rest are the
+                # records the notification opens.
+                Model.notify_user(
+                    records, 'tryton-notification', summary[:255],
+                    description=' '.join(texts[:10])[:1000], user=user_id)
+                if urgent:
+                    cls.email(user, summary, records,
+                        body='\n'.join(urgent))
+                    cls.sms(user, summary)
+            if len(items) == 1:
+                title, body = texts[0], None
+            else:
+                title = gettext(
+                    'cc_ticket.msg_sla_escalations', count=len(items))
+                body = '\n'.join(texts[:5])
+            bus_notify(title, body, priority=3 if urgent else 1, user=user_id)
+
+    @classmethod
+    def email(cls, user, text, records, body=None):
+        """Email ``text`` to the user; the body lists the records unless
+        ``body`` is given."""
         if not user.email:
             return
         msg = EmailMessage()
         msg['Subject'] = text
         msg['From'] = config.get('email', 'from')
         msg['To'] = user.email
-        msg.set_content('\n'.join([text, ''] + [r.rec_name for r in records]))
+        if body is None:
+            body = '\n'.join([text, ''] + [r.rec_name for r in records])
+        msg.set_content(body)
         # Sent at commit: a rolled back evaluation sends nothing.
         send_message_transactional(msg, strict=False)
 

@@ -9,12 +9,13 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, PYSONEncoder
 from trytond.rpc import RPC
-from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import (
-    Transaction, record_cache_size, without_check_access)
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import StateAction, Wizard
 
-from .sla import PRIORITIES, SLA_STATUSES, STATUS_RANK, bulk_update
+from .common import visible_in
+from .sla import (
+    PRIORITIES, SQL_BATCH, SLA_STATUSES, STATUS_RANK, bulk_update)
 
 STATES = [
     ('new', "New"),
@@ -31,6 +32,8 @@ WAITING = {'waiting_customer', 'waiting_third_party'}
 DONE = {'resolved', 'follow_up', 'closed'}
 # Fields whose change may select another SLA policy or calendar.
 SLA_FIELDS = {'type', 'priority', 'tier', 'channel', 'team'}
+# Tickets per chunk of a large create (see Ticket.create).
+CREATE_CHUNK = 100
 # Columns maintained by the workflow and the SLA pass, never by users.
 DERIVED_FIELDS = {
     'sla_status', 'state', 'accept_date', 'resolve_date', 'close_date',
@@ -162,23 +165,17 @@ class Ticket(Workflow, ModelSQL, ModelView):
             ('follow_up', 'in_progress'),
             ('closed', 'in_progress'),
             }
-
-        def visible(*states):
-            return {
-                'invisible': ~Eval('state').in_(list(states)),
-                'depends': ['state'],
-                }
         cls._buttons.update({
-                'accept': visible('new'),
-                'dispatch': visible('accepted', 'in_progress'),
-                'process': visible('accepted'),
-                'wait_customer': visible('accepted', 'in_progress'),
-                'wait_third_party': visible('accepted', 'in_progress'),
-                'resume': visible(*WAITING),
-                'resolve': visible('accepted', 'in_progress'),
-                'follow_up': visible('resolved'),
-                'close': visible('resolved', 'follow_up'),
-                'reopen': visible(*DONE),
+                'accept': visible_in('new'),
+                'dispatch': visible_in('accepted', 'in_progress'),
+                'process': visible_in('accepted'),
+                'wait_customer': visible_in('accepted', 'in_progress'),
+                'wait_third_party': visible_in('accepted', 'in_progress'),
+                'resume': visible_in(*WAITING),
+                'resolve': visible_in('accepted', 'in_progress'),
+                'follow_up': visible_in('resolved'),
+                'close': visible_in('resolved', 'follow_up'),
+                'reopen': visible_in(*DONE),
                 })
         cls.__rpc__.update({
                 'create_from_partner': RPC(readonly=False),
@@ -229,7 +226,12 @@ class Ticket(Workflow, ModelSQL, ModelView):
         return self.type.kind if self.type else None
 
     def get_rec_name(self, name):
-        return '%s %s' % (self.number or '', self.subject or '')
+        return self.format_rec_name(self.number, self.subject)
+
+    @staticmethod
+    def format_rec_name(number, subject):
+        "The record name from the columns (the SLA pass reads them in SQL)."
+        return '%s %s' % (number or '', subject or '')
 
     @classmethod
     def search_rec_name(cls, name, clause):
@@ -309,14 +311,14 @@ class Ticket(Workflow, ModelSQL, ModelView):
                 return timer.deadline
 
     # -- SLA -------------------------------------------------------------
-    def sla_policy(self):
+    def sla_policy(self, policies=None):
         Policy = Pool().get('cc.sla.policy')
         return Policy.find({
                 'ticket_type': self.type,
                 'priority': self.priority,
                 'tier': self.tier.id if self.tier else None,
                 'channel': self.channel,
-                })
+                }, policies=policies)
 
     def sla_calendar(self, policy):
         Configuration = Pool().get('cc.ticket.configuration')
@@ -350,24 +352,32 @@ class Ticket(Workflow, ModelSQL, ModelView):
     def update_sla_status(cls, tickets):
         """Store on each ticket the worst status of its timers (a derived
         column, written in bulk: the SLA pass calls this for every ticket
-        it evaluates)."""
+        it evaluates). ``tickets`` are records or ids."""
         pool = Pool()
         Timer = pool.get('cc.ticket.sla')
+        table = cls.__table__()
         timer = Timer.__table__()
         cursor = Transaction().connection.cursor()
+        in_ = fields.SQL_OPERATORS['in']
         changed, rows = [], []
-        for sub in grouped_slice(tickets, record_cache_size(Transaction())):
-            sub = cls.browse([t.id for t in sub])
-            worst = {t.id: None for t in sub}
-            cursor.execute(*timer.select(timer.ticket, timer.status,
-                    where=reduce_ids(timer.ticket, list(worst))))
-            for ticket_id, status in cursor:
-                if STATUS_RANK[status] > STATUS_RANK[worst[ticket_id]]:
+        for sub in grouped_slice(
+                [getattr(t, 'id', t) for t in tickets], SQL_BATCH):
+            # Plain SQL: loading thousands of tickets through the ORM only
+            # to compare one column cost more than the pass itself.
+            cursor.execute(*table.join(timer, 'LEFT',
+                    condition=timer.ticket == table.id).select(
+                    table.id, table.sla_status, timer.status,
+                    where=in_(table.id, list(sub))))
+            current, worst = {}, {}
+            for ticket_id, stored, status in cursor:
+                current[ticket_id] = stored
+                if (STATUS_RANK.get(status, 0)
+                        > STATUS_RANK[worst.get(ticket_id)]):
                     worst[ticket_id] = status
-            for ticket in sub:
-                if ticket.sla_status != worst[ticket.id]:
-                    changed.append(ticket)
-                    rows.append({'sla_status': worst[ticket.id]})
+            for ticket_id, stored in current.items():
+                if stored != worst.get(ticket_id):
+                    changed.append(ticket_id)
+                    rows.append({'sla_status': worst.get(ticket_id)})
         bulk_update(cls, changed, rows)
 
     # -- creation ----------------------------------------------------------
@@ -399,14 +409,41 @@ class Ticket(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def create(cls, vlist):
-        Timer = Pool().get('cc.ticket.sla')
+        if len(vlist) > CREATE_CHUNK:
+            # trytond checks each record of a list it builds against the
+            # whole list (quadratic in its length): chunks keep a large
+            # batch linear, and each chunk sees the tickets of the earlier
+            # ones as single creations would.
+            return [ticket for start in range(0, len(vlist), CREATE_CHUNK)
+                for ticket in cls.create(vlist[start:start + CREATE_CHUNK])]
+        pool = Pool()
+        Configuration = pool.get('cc.ticket.configuration')
+        Party = pool.get('party.party')
+        Timer = pool.get('cc.ticket.sla')
+        History = pool.get('cc.ticket.history')
+        vlist = [v.copy() for v in vlist]
+        unnumbered = [v for v in vlist if not v.get('number')]
+        if unnumbered:
+            # One sequence call for the batch: without SQL sequences
+            # (SQLite) each call rewrites and re-validates ir.sequence.
+            numbers = Configuration(1).ticket_sequence.get_many(
+                len(unnumbered))
+            for values, number in zip(unnumbered, numbers):
+                values['number'] = number
+        untiered = [v for v in vlist if v.get('party') and 'tier' not in v]
+        if untiered:
+            # One browse list reads every customer's tier in one query.
+            parties = Party.browse(list({v['party'] for v in untiered}))
+            tiers = {p.id: p.cc_tier.id if p.cc_tier else None
+                for p in parties}
+            for values in untiered:
+                values['tier'] = tiers[values['party']]
         tickets = super().create(vlist)
         now = dt.datetime.now()
         with without_check_access():
-            History = Pool().get('cc.ticket.history')
             History.record(tickets, None, 'new')
-            for ticket in tickets:
-                Timer.create_for(ticket, ['first_response', 'resolution'], now)
+            Timer.create_for_tickets(
+                tickets, ['first_response', 'resolution'], now)
             cls.detect_second_contact(tickets)
         cls.update_sla_status(tickets)
         return tickets
@@ -427,31 +464,54 @@ class Ticket(Workflow, ModelSQL, ModelView):
     @classmethod
     def detect_second_contact(cls, tickets):
         """Link a ticket to an open ticket of the same customer and type
-        opened within the window (二次受理) and tell that ticket's owner."""
+        opened within the window (二次受理) and tell that ticket's owner.
+
+        One search covers the whole batch; within it each ticket only sees
+        the tickets created before it, as if they had been created one by
+        one."""
         from .gateway import Notifier
         Configuration = Pool().get('cc.ticket.configuration')
         days = Configuration(1).second_contact_days
-        for ticket in tickets:
-            if not ticket.party or not days:
-                continue
-            previous = cls.search([
-                    ('id', '!=', ticket.id),
-                    ('party', '=', ticket.party.id),
-                    ('type', '=', ticket.type.id),
-                    ('state', '!=', 'closed'),
-                    ('create_date', '>=',
-                        ticket.create_date - dt.timedelta(days=days)),
-                    ], order=[('create_date', 'ASC'), ('id', 'ASC')], limit=1)
+        tickets = [t for t in tickets if t.party]
+        if not tickets or not days:
+            return
+        window = dt.timedelta(days=days)
+        candidates = cls.search([
+                ('party', 'in', list({t.party.id for t in tickets})),
+                ('type', 'in', list({t.type.id for t in tickets})),
+                ('state', '!=', 'closed'),
+                ('create_date', '>=',
+                    min(t.create_date for t in tickets) - window),
+                ], order=[('create_date', 'ASC'), ('id', 'ASC')])
+        by_key = {}
+        for candidate in candidates:
+            by_key.setdefault(
+                (candidate.party.id, candidate.type.id), []).append(candidate)
+        batch = {t.id for t in tickets}
+        # Links made earlier in this batch count for the later tickets.
+        first_of = {}
+        to_write = []
+        for ticket in sorted(tickets, key=lambda t: t.id):
+            previous = next((c for c in by_key.get(
+                            (ticket.party.id, ticket.type.id), [])
+                    if c.id != ticket.id
+                    and c.create_date >= ticket.create_date - window
+                    and (c.id < ticket.id or c.id not in batch)), None)
             if not previous:
                 continue
-            first = previous[0].related_ticket or previous[0]
-            ticket.related_ticket = first
-            ticket.second_contact = True
-            ticket.save()
+            first = first_of.get(previous.id) or (
+                previous.related_ticket or previous)
+            first_of[ticket.id] = first
+            to_write.extend(([ticket], {
+                        'related_ticket': first.id,
+                        'second_contact': True,
+                        }))
             if first.owner:
                 Notifier.notify([first.owner], [first], gettext(
                         'cc_ticket.msg_second_contact',
                         ticket=first.rec_name, new=ticket.rec_name))
+        if to_write:
+            cls.write(*to_write)
 
     @classmethod
     def validate_fields(cls, tickets, field_names):
@@ -471,13 +531,16 @@ class Ticket(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def retarget_sla(cls, tickets):
-        Timer = Pool().get('cc.ticket.sla')
+        pool = Pool()
+        Timer = pool.get('cc.ticket.sla')
+        Policy = pool.get('cc.sla.policy')
         now = dt.datetime.now()
         with without_check_access():
+            policies = Policy.search([])
             for ticket in tickets:
                 if ticket.state == 'closed':
                     continue
-                policy = ticket.sla_policy()
+                policy = ticket.sla_policy(policies)
                 Timer.retarget(
                     list(ticket.timers), policy, ticket.sla_calendar(policy),
                     now)
@@ -596,26 +659,25 @@ class Ticket(Workflow, ModelSQL, ModelView):
         cls._responded(tickets)
         cls._clock(tickets, 'resolution', 'stop', now)
         to_write = []
+        elapsed = {t.ticket.id: t.elapsed
+            for t in cls._timers(tickets, 'resolution')}
         for ticket in tickets:
-            timers = cls._timers([ticket], 'resolution')
             to_write.extend(([ticket], {
                         'resolve_date': now,
                         'resolution_minutes': (
-                            timers[0].elapsed.total_seconds() / 60
-                            if timers else None),
+                            elapsed[ticket.id].total_seconds() / 60
+                            if ticket.id in elapsed else None),
                         }))
         if to_write:
             cls.write(*to_write)
-        followups = []
         with without_check_access():
-            for ticket in tickets:
-                if not ticket.type.follow_up:
-                    continue
-                timers = Timer.create_for(ticket, ['follow_up'], now)
-                followups.append(FollowUp(
-                        ticket=ticket, user=ticket.owner,
-                        due_date=timers[0].deadline if timers else None))
-            FollowUp.save(followups)
+            visited = [t for t in tickets if t.type.follow_up]
+            due = {timer.ticket.id: timer.deadline
+                for timer in Timer.create_for_tickets(
+                    visited, ['follow_up'], now)}
+            FollowUp.save([FollowUp(
+                        ticket=t, user=t.owner, due_date=due.get(t.id))
+                    for t in visited])
         cls.update_sla_status(tickets)
 
     @classmethod

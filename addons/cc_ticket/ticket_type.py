@@ -1,8 +1,10 @@
 """Ticket types: a configurable tree with required fields per type."""
+from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, tree)
 from trytond.model.exceptions import ValidationError
+from trytond.pool import Pool
 
 KINDS = [
     ('consultation', "Consultation"),
@@ -40,6 +42,10 @@ class TicketType(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
     answer_wording = fields.Text(
         "Agreed Answer", translate=True,
         help="Standard wording (统一口径) agents should give.")
+    # Every ticket created or edited checks its type's required fields;
+    # reading the Many2Many up the tree each time cost more than the rest
+    # of the validation.
+    _required_cache = Cache('cc.ticket.type.required_fields', context=False)
 
     @classmethod
     def __setup__(cls):
@@ -60,21 +66,38 @@ class TicketType(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
 
     def all_required_fields(self):
         "Required fields of the type and of its ancestors."
-        result, type_ = [], self
-        while type_:
-            result.extend(f for f in type_.required_fields if f not in result)
-            type_ = type_.parent
+        Field = Pool().get('ir.model.field')
+        return Field.browse([i for i, _ in self.required_field_names()])
+
+    def required_field_names(self):
+        "``(id, name)`` of the required fields of the type and its ancestors."
+        key = self.id
+        result = self._required_cache.get(key)
+        if result is None:
+            result, type_ = [], self
+            while type_:
+                result.extend((f.id, f.name) for f in type_.required_fields
+                    if (f.id, f.name) not in result)
+                type_ = type_.parent
+            result = self._required_cache.set(key, tuple(result))
         return result
 
     def check_ticket(self, ticket):
         "Raise a ValidationError naming the first required field missing."
-        for field in self.all_required_fields():
-            if not getattr(ticket, field.name, None):
+        Field = Pool().get('ir.model.field')
+        for field_id, name in self.required_field_names():
+            if not getattr(ticket, name, None):
                 raise ValidationError(gettext(
                         'cc_ticket.msg_ticket_type_required_field',
-                        field=field.string,
+                        field=Field(field_id).string,
                         type=self.rec_name,
                         ticket=ticket.rec_name))
+
+    @classmethod
+    def on_modification(cls, mode, types, field_names=None):
+        super().on_modification(mode, types, field_names=field_names)
+        # A parent or the required fields changed: sub-types inherit them.
+        cls._required_cache.clear()
 
 
 class TicketTypeField(ModelSQL):
@@ -84,3 +107,8 @@ class TicketTypeField(ModelSQL):
         'cc.ticket.type', "Type", required=True, ondelete='CASCADE')
     field = fields.Many2One(
         'ir.model.field', "Field", required=True, ondelete='CASCADE')
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        Pool().get('cc.ticket.type')._required_cache.clear()

@@ -232,6 +232,205 @@ class CcTicketTestCase(Fixture, ModuleTestCase):
             set(draft.on_change_with_duplicates()),
             {first.id, second.id, third.id, other_type.id})
 
+    def timer_rows(self, tickets):
+        "What the SLA engine stored for each ticket's timers, by kind."
+        return [sorted(
+                (t.kind, t.policy, t.calendar, t.target_minutes,
+                    t.warning_share, t.manager_minutes, t.elapsed,
+                    t.running_since, t.stopped, t.status, t.warning_date,
+                    t.deadline, t.next_deadline, t.escalation_level)
+                for t in ticket.timers) for ticket in tickets]
+
+    def batch_world(self):
+        "Types, a policy and a team on its own calendar for batch tests."
+        pool = Pool()
+        Policy = pool.get('cc.sla.policy')
+        Calendar = pool.get('cc.calendar')
+        Team = pool.get('cc.team')
+        calendar, = Calendar.create([{'name': 'Night', 'lines': [('create', [
+                            {'weekday': str(d), 'start_time': dt.time(20),
+                                'end_time': dt.time(0)} for d in range(7)])]}])
+        team, = Team.create([{'name': 'Night', 'cc_calendar': calendar.id}])
+        Policy.create([{'name': 'Urgent', 'sequence': 1, 'priority': '3',
+                    'first_response_minutes': 10, 'resolution_minutes': 90,
+                    'manager_minutes': 30, 'warning_share': 0.5}])
+        return self.type(), self.type('Fault', 'fault'), team
+
+    def batch_values(self, complaint, fault, team, suffix):
+        """An open complaint of Zhang, then tickets of which the complaint
+        of Zhang and the second complaint of Li are second contacts."""
+        zhang = self.party('Zhang San ' + suffix)
+        li = self.party('Li Si ' + suffix)
+        earlier = self.ticket(complaint, party=zhang.id)
+        return earlier, [
+            {'subject': 'A', 'type': complaint.id, 'party': zhang.id},
+            {'subject': 'B', 'type': complaint.id, 'party': li.id,
+                'priority': '3'},
+            {'subject': 'C', 'type': fault.id, 'party': li.id,
+                'team': team.id},
+            {'subject': 'D', 'type': complaint.id, 'party': li.id,
+                'contact_number': '138 0013 8000'},
+            {'subject': 'E', 'type': fault.id, 'priority': '3',
+                'team': team.id},
+            ]
+
+    @with_transaction()
+    def test_batch_create_same_as_single(self):
+        "Creating tickets in one call gives what creating them one by one gives"
+        self.check_batch_same_as_single()
+
+    @with_transaction()
+    def test_chunked_batch_create_same_as_single(self):
+        "A batch created in chunks links second contacts across the chunks"
+        with patch('trytond.modules.cc_ticket.ticket.CREATE_CHUNK', 2):
+            self.check_batch_same_as_single()
+
+    def check_batch_same_as_single(self):
+        pool = Pool()
+        Ticket = pool.get('cc.ticket')
+        world = self.batch_world()
+        # Two identical sets of customers: one gets its tickets one by one,
+        # the other in one call.
+        earlier_single, vlist_single = self.batch_values(*world, 'single')
+        earlier_batch, vlist_batch = self.batch_values(*world, 'batch')
+        now = dt.datetime(2025, 6, 17, 3, 0)  # a Tuesday, 11:00 in Beijing
+        with patch('trytond.modules.cc_ticket.ticket.dt') as clock:
+            clock.datetime.now.return_value = now
+            clock.timedelta = dt.timedelta
+            singles = [Ticket.create([v])[0] for v in vlist_single]
+            batch = Ticket.create(vlist_batch)
+        self.assertEqual(self.timer_rows(batch), self.timer_rows(singles))
+        self.assertEqual(
+            {t.running_since for b in batch for t in b.timers}, {now})
+
+        def links(tickets, earlier):
+            index = {t.id: i for i, t in enumerate(tickets)}
+            index[earlier.id] = 'earlier'
+            return [(t.second_contact,
+                    index[t.related_ticket.id] if t.related_ticket else None,
+                    t.sla_status, t.tier, t.contact_number,
+                    [(h.from_state, h.to_state) for h in t.history])
+                for t in tickets]
+        self.assertEqual(
+            links(batch, earlier_batch), links(singles, earlier_single))
+        self.assertEqual(
+            [(t.second_contact, t.related_ticket) for t in batch], [
+                (True, earlier_batch), (False, None), (False, None),
+                (True, batch[1]), (False, None)])
+        self.assertEqual(batch[3].contact_number, '+8613800138000')
+        numbers = [t.number for t in singles + batch]
+        self.assertEqual(numbers, sorted(numbers))
+        self.assertEqual(len(set(numbers)), len(numbers))
+
+    @with_transaction()
+    def test_batch_second_contact_within_batch(self):
+        "Within one create, a ticket is the second contact of an earlier one"
+        pool = Pool()
+        Ticket = pool.get('cc.ticket')
+        type_ = self.type()
+        party = self.party()
+        first, second, third = Ticket.create([
+                {'subject': s, 'type': type_.id, 'party': party.id}
+                for s in ['1', '2', '3']])
+        self.assertFalse(first.second_contact)
+        self.assertIsNone(first.related_ticket)
+        self.assertEqual(second.related_ticket, first)
+        self.assertEqual(third.related_ticket, first)
+        self.assertTrue(third.second_contact)
+
+    @with_transaction()
+    def test_required_fields_follow_type_changes(self):
+        "Required fields added to a parent type apply at once to sub-types"
+        pool = Pool()
+        Field = pool.get('ir.model.field')
+        Type = pool.get('cc.ticket.type')
+        parent = self.type()
+        child = self.type('Network', 'net', parent=parent.id)
+        self.ticket(child)
+        party_field, = Field.search([
+                ('model', '=', 'cc.ticket'), ('name', '=', 'party')])
+        Type.write([parent], {'required_fields': [('add', [party_field.id])]})
+        with self.assertRaises(ValidationError):
+            self.ticket(child)
+        Type.write([child], {'parent': None})
+        self.ticket(child)
+        self.assertEqual(
+            [f.name for f in parent.all_required_fields()], ['party'])
+
+    @with_transaction()
+    def test_pass_notifies_in_bulk(self):
+        "A pass gives one notification per ticket, one live toast per user"
+        pool = Pool()
+        Timer = pool.get('cc.ticket.sla')
+        Ticket = pool.get('cc.ticket')
+        Policy = pool.get('cc.sla.policy')
+        owner = self.user('owner', 'cc_base.group_cc_agent')
+        other = self.user('other', 'cc_base.group_cc_agent')
+        Policy.create([{'name': 'All', 'resolution_minutes': 60,
+                    'first_response_minutes': 30}])
+        type_ = self.type()
+        mine = Ticket.create([{'subject': str(n), 'type': type_.id,
+                    'owner': owner.id} for n in range(3)])
+        theirs, = Ticket.create([{'subject': 'x', 'type': type_.id,
+                    'owner': other.id}])
+        timer = mine[0].timers[0]
+        at_warning = timer.engine.add_business_minutes(
+            timer.running_since, 50)
+        Transaction().user_notifications.clear()
+        with patch.object(gateway, 'bus_notify') as toast:
+            # Both timers of each ticket are due: the first response is
+            # breached, the resolution reaches its warning.
+            self.assertEqual(Timer.evaluate(now=at_warning), 8)
+        for ticket in mine:
+            self.assertEqual(
+                {(n.user.id, n.label[:12]) for n in Transaction()
+                    .user_notifications
+                    if json.loads(n.records) == [ticket.id]},
+                {(owner.id, 'SLA breached'), (owner.id, 'SLA warning:')})
+        self.assertEqual(self.notified(theirs), {other.id})
+        toasts = {c.kwargs['user']: c.args for c in toast.call_args_list}
+        self.assertEqual(len(toast.call_args_list), 2)
+        self.assertIn('6 alerts', toasts[owner.id][0])
+        self.assertIn('2 alerts', toasts[other.id][0])
+        self.assertIn(theirs.rec_name, toasts[other.id][1])
+        self.assertEqual(
+            {t.sla_status for t in Ticket.browse(mine + [theirs])},
+            {'breached'})
+
+    @with_transaction()
+    def test_pass_digest_above_threshold(self):
+        "Above the threshold a user gets one digest instead of each alert"
+        pool = Pool()
+        Timer = pool.get('cc.ticket.sla')
+        Ticket = pool.get('cc.ticket')
+        Policy = pool.get('cc.sla.policy')
+        owner = self.user('owner', 'cc_base.group_cc_agent', email='o@x.cn',
+            cc_mobile='+8613800138000')
+        Policy.create([{'name': 'All', 'resolution_minutes': 60,
+                    'first_response_minutes': 30}])
+        type_ = self.type()
+        tickets = Ticket.create([{'subject': str(n), 'type': type_.id,
+                    'owner': owner.id} for n in range(3)])
+        timer = tickets[0].timers[0]
+        at_breach = timer.engine.add_business_minutes(
+            timer.running_since, 61)
+        Transaction().user_notifications.clear()
+        with patch.object(gateway, 'DIGEST_ABOVE', 5), \
+                patch.object(gateway, 'send_message_transactional') as mail, \
+                patch.object(gateway.Notifier, 'sms') as sms:
+            self.assertEqual(Timer.evaluate(now=at_breach), 6)
+        notification, = [n for n in Transaction().user_notifications
+            if n.user.id == owner.id]
+        self.assertEqual(
+            sorted(json.loads(notification.records)),
+            sorted(t.id for t in tickets))
+        self.assertIn('6 alerts', notification.label)
+        self.assertIn(tickets[0].rec_name, notification.description)
+        message, = [c.args[0] for c in mail.call_args_list]
+        self.assertIn('6 alerts', message['Subject'])
+        self.assertEqual(message.get_content().count('SLA breached'), 6)
+        self.assertEqual(len(sms.call_args_list), 1)
+
     @with_transaction()
     def test_compensation_limit(self):
         "Above the limit a compensation needs approval by someone else"
