@@ -2,28 +2,47 @@
 concurrent calls (goal p99 <= 20 ms), against baselines in the same run.
 
     .venv/bin/python bench/routing_decision.py [--quick]
-        [--parties 1000000] [--requests 4000] [--backends postgresql,sqlite]
+        [--parties 1000000] [--backends postgresql,sqlite] [--keep]
 
-Per backend: a fresh database with cc_telephony, the parties loaded with
-plain SQL (ccsuite.demo.bulk_insert) and the demo center
-(ccsuite.demo_telephony), its agents all ready. The router runs as its own
-process (``python -m trytond.modules.cc_telephony.router``, default 16
-threads). Clients speak FastAGI exactly as Asterisk does (pbxsim.agi: the
-agi_* environment, then an answer to each SET VARIABLE) and time each
-request from connect to close: that is what a caller waits. Callers are
-numbers of the loaded parties in the shapes a PBX delivers them, a quarter
-unknown; dialled numbers mix the demo's services. Every decision is also
-stored on a cc.call by the router's writer thread, as in production.
+Per backend: a database with cc_telephony, the parties loaded with plain
+SQL (ccsuite.demo.bulk_insert) and the demo center (ccsuite.demo_telephony),
+its agents all ready (``--keep`` keeps it for the next run and reuses it).
+The router runs as its own process (``python -m
+trytond.modules.cc_telephony.router``). Clients speak FastAGI exactly as
+Asterisk does (pbxsim.agi: the agi_* environment, then an answer to each SET
+VARIABLE) and time each request until the router closed: what a caller
+waits. Callers are numbers of the loaded parties in the shapes a PBX
+delivers them, a quarter unknown; dialled numbers mix the demo's services.
+Every decision is also stored on a cc.call, as in production.
 
-Variants: ``router`` (as shipped: configuration snapshot cached 5 s,
-caller index present); ``no_snapshot_cache`` (--cache-seconds 0: queues,
-services and agent profiles read for every call); ``no_caller_index``
-(the equality index on the normalised number dropped; fewer requests).
-``--quick``: 10^4 parties, 300 requests per level (CI-friendly).
+Two kinds of load:
+
+``open``: what the goal means. N concurrent calls are N calls in progress
+on the PBX; each asks the router once, when it arrives, so by Little's law
+calls arrive at N / AHT per second (AHT 180 s): 0.28/s for 50, 1.1/s for
+200. Arrivals are Poisson and are sent at their time whether or not earlier
+answers came (open loop); latency counts from the planned arrival, so a
+client that fell behind is not hidden. ``peak`` is the issue's busy hour,
+3,000 calls in 15 minutes (3.3/s), with a burst (``BURST`` calls within one
+second) in its middle.
+
+``closed``: capacity. 1, 50 and 200 requests always in flight (each client
+sends its next request when the previous answer came): the decisions per
+second the router sustains and the latency when it is saturated. No PBX
+sends like this; it is the ceiling, not the goal.
+
+Variants: ``router`` (as shipped); ``array_answer`` (``--answer array``:
+the seven variables in one ARRAY() assignment, one AGI round trip instead
+of seven; the clients expand it as Asterisk does); ``writer_thread`` (decisions stored by
+a thread of the router instead of a child process); ``no_snapshot_cache``
+(--cache-seconds 0: queues, services and agent profiles read for every
+call); ``no_caller_index`` (the equality index on the normalised number
+dropped, restored afterwards). ``--quick``: 10^4 parties, short phases.
 """
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import signal
 import subprocess
@@ -36,10 +55,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import telephony_bench as bench  # noqa: E402
 
 DNIS_MIX = (('10086', 0.75), ('10080', 0.15), ('10086888', 0.10))
-# 1: the decision alone; 50 and 200: that many requests always in flight.
-LEVELS = (1, 50, 200)
 GOAL_MS = 20
 TIMEOUT = 30
+AHT_SECONDS = 180
+PEAK_RATE = 3000 / (15 * 60)
+BURST = 60
+# Open-loop phases: name, calls in progress (None: the peak), seconds
+# (full run, quick run).
+OPEN = (('50_calls', 50, 150, 20), ('200_calls', 200, 150, 20),
+    ('peak', None, 150, 20))
+# Closed-loop levels: requests always in flight, requests (full, quick).
+CLOSED = ((1, 500, 100), (50, 2000, 300), (200, 2000, 300))
 
 
 class Channel:
@@ -59,26 +85,49 @@ def pbx_shape(e164, rng):
     return rng.choice([national, '0' + national, e164, '86' + national])
 
 
+class Callers:
+    "Channels of callers, a quarter unknown, with unique ids."
+
+    def __init__(self, numbers, rng, run_id):
+        self.numbers, self.rng, self.run_id = numbers, rng, run_id
+        self.count = 0
+
+    def take(self, count):
+        channels = []
+        for _ in range(count):
+            rng = self.rng
+            if self.numbers and rng.random() < 0.75:
+                caller = pbx_shape(rng.choice(self.numbers), rng)
+            else:
+                caller = f'1390000{rng.randrange(10000):04d}'
+            dnis = rng.choices([d for d, _ in DNIS_MIX],
+                [w for _, w in DNIS_MIX])[0]
+            channels.append(Channel(f'{self.run_id}.{self.count}', caller,
+                    dnis))
+            self.count += 1
+        return channels
+
+
 def make_requests(numbers, count, rng, run_id):
-    requests = []
-    for index in range(count):
-        if numbers and rng.random() < 0.75:
-            caller = pbx_shape(rng.choice(numbers), rng)
-        else:
-            caller = f'1390000{rng.randrange(10000):04d}'
-        dnis = rng.choices([d for d, _ in DNIS_MIX],
-            [w for _, w in DNIS_MIX])[0]
-        requests.append(Channel(f'{run_id}.{index}', caller, dnis))
-    return requests
+    return Callers(numbers, rng, run_id).take(count)
 
 
-async def timed_route(url, channel):
-    "Milliseconds until the router answered and closed, None: timed out."
+def set_variable(channel, name, value):
+    "As Asterisk does, an ARRAY(…) assignment included (--answer array)."
+    from trytond.modules.cc_telephony import fastagi
+    variables = fastagi.split_array(name, value)
+    channel.variables.update(variables or {name: value})
+
+
+async def timed_route(url, channel, started=None):
+    """Milliseconds from ``started`` (default: now) until the router
+    answered and closed; None: timed out."""
     from trytond.modules.cc_telephony.pbxsim import agi
-    started = time.perf_counter()
+    if started is None:
+        started = time.perf_counter()
     try:
-        await agi.route(url, channel, channel.variables.__setitem__,
-            timeout=TIMEOUT)
+        await agi.route(url, channel, lambda name, value: set_variable(
+                channel, name, value), timeout=TIMEOUT)
     except asyncio.TimeoutError:
         return None
     elapsed = (time.perf_counter() - started) * 1000
@@ -98,6 +147,34 @@ async def load(url, requests, concurrency):
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     return timings, time.perf_counter() - started
+
+
+def arrivals(rate, seconds, rng, burst=0):
+    """Offsets (s) of Poisson arrivals at ``rate`` per second over
+    ``seconds``, plus ``burst`` arrivals spread over one second in the
+    middle; returns (offsets, offsets of the burst)."""
+    times, at = [], rng.expovariate(rate)
+    while at < seconds:
+        times.append(at)
+        at += rng.expovariate(rate)
+    middle = seconds / 2
+    burst_times = [middle + rng.random() for _ in range(burst)]
+    return sorted(times + burst_times), set(burst_times)
+
+
+async def open_load(url, channels, offsets):
+    """Send each channel at its offset, whatever the earlier answers;
+    time each from its planned start."""
+    loop_start = time.perf_counter()
+
+    async def one(channel, offset):
+        planned = loop_start + offset
+        delay = planned - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await timed_route(url, channel, started=planned)
+    return await asyncio.gather(*(one(c, o)
+            for c, o in zip(channels, offsets)))
 
 
 class RouterProcess:
@@ -121,8 +198,14 @@ class RouterProcess:
             return sock.connect_ex(('127.0.0.1', port)) == 0
 
     def stop(self):
+        "Exit code; 'killed' when the router did not exit within 2 minutes."
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(60)
+        try:
+            code = self.process.wait(120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            code = 'killed'
         self.log.close()
         return code
 
@@ -137,30 +220,68 @@ def all_agents_ready(name):
                 for i, a in enumerate(Agent.search([]))])
 
 
-def run_variant(name, variant, requests, options, levels=LEVELS):
+def summary(timings, **extra):
+    answered = [t for t in timings if t is not None]
+    level = {**extra, **bench.latency_summary(answered),
+        'timeouts': len(timings) - len(answered)}
+    level['within_goal'] = bool(answered) and not level['timeouts'] and (
+        level['p99_ms'] <= GOAL_MS)
+    return level
+
+
+def run_open(url, callers, phase, seconds, rng):
+    name, calls, _, _ = phase
+    rate = PEAK_RATE if calls is None else calls / AHT_SECONDS
+    burst = BURST if calls is None else 0
+    offsets, bursts = arrivals(rate, seconds, rng, burst)
+    channels = callers.take(len(offsets))
+    timings = asyncio.run(open_load(url, channels, offsets))
+    level = summary(timings, phase=name, calls_in_progress=calls,
+        arrivals_per_s=round(rate, 3), seconds=seconds,
+        load_average=round(os.getloadavg()[0], 2))
+    if bursts:
+        level['burst'] = summary(
+            [t for t, o in zip(timings, offsets) if o in bursts],
+            calls=len(bursts), within_s=1)
+    print(f'    open {name:10} {rate:5.2f}/s: p50 {level["p50_ms"]} ms '
+        f'p99 {level["p99_ms"]} ms max {level["max_ms"]} ms '
+        f'({level["requests"]} calls, {level["timeouts"]} timeouts)'
+        + (f'; burst of {len(bursts)}: p99 {level["burst"]["p99_ms"]} ms'
+            if bursts else ''), flush=True)
+    return level
+
+
+def run_closed(url, callers, concurrency, count):
+    timings, elapsed = asyncio.run(load(url, callers.take(count),
+            concurrency))
+    level = summary(timings, in_flight=concurrency,
+        load_average=round(os.getloadavg()[0], 2))
+    level['decisions_per_s'] = round(level['requests'] / elapsed, 1)
+    print(f'    closed {concurrency:>3} in flight: p50 {level["p50_ms"]} ms '
+        f'p99 {level["p99_ms"]} ms ({level["decisions_per_s"]}/s)',
+        flush=True)
+    return level
+
+
+def run_variant(name, variant, callers, options, quick, rng,
+        phases=OPEN, closed=CLOSED, seconds=None):
     from ccsuite import testing
     port = testing.free_port()
+    print(f'  {variant}', flush=True)
     router = RouterProcess(name, port, *options)
     url = f'agi://127.0.0.1:{port}/route'
+    result = {'variant': variant, 'options': list(options), 'open': [],
+        'closed': []}
     try:
-        asyncio.run(load(url, requests[:50], 10))      # warm-up
-        result = {'variant': variant, 'levels': []}
-        offset = 50
-        for concurrency in levels:
-            batch = requests[offset:offset + (len(requests) - 50)
-                // len(levels)]
-            offset += len(batch)
-            timings, elapsed = asyncio.run(load(url, batch, concurrency))
-            answered = [t for t in timings if t is not None]
-            level = {'concurrency': concurrency,
-                **bench.latency_summary(answered),
-                'timeouts': len(timings) - len(answered),
-                'decisions_per_s': round(len(answered) / elapsed, 1),
-                'within_goal': bench.percentile(answered, 0.99) <= GOAL_MS}
-            result['levels'].append(level)
-            print(f'  {variant:18} {concurrency:>3} concurrent: p50 '
-                f'{level["p50_ms"]} ms p99 {level["p99_ms"]} ms '
-                f'({level["decisions_per_s"]}/s)', flush=True)
+        asyncio.run(load(url, callers.take(50), 5))      # warm-up
+        # The writer process is starting meanwhile; let it be ready.
+        time.sleep(5)
+        for phase in phases:
+            length = seconds or (phase[3] if quick else phase[2])
+            result['open'].append(run_open(url, callers, phase, length, rng))
+        for concurrency, full, short in closed:
+            result['closed'].append(run_closed(url, callers, concurrency,
+                    short if quick else full))
     finally:
         result['exit_code'] = router.stop()
     return result
@@ -182,33 +303,82 @@ def set_caller_index(name, indexes, present):
     caller_lookup.set_index(name, backend.name, indexes, present)
 
 
+def prepare(name, parties, keep):
+    """The database and the E.164 numbers of its parties: reused when
+    ``keep`` and it has them, else created."""
+    from ccsuite import database, session
+    if keep and database.exists(name):
+        with session.transaction(name, readonly=True):
+            from trytond.transaction import Transaction
+            cursor = Transaction().connection.cursor()
+            cursor.execute('SELECT count(*) FROM party_party')
+            count, = cursor.fetchone()
+            if count >= parties:
+                cursor.execute("SELECT value_compact FROM "
+                    "party_contact_mechanism WHERE type IN "
+                    "('phone', 'mobile') ORDER BY id")
+                print(f'  reusing {name} ({count} parties)', flush=True)
+                return [n for n, in cursor]
+    return bench.create_database(name, parties)
+
+
+def ratio(slow, fast):
+    return round(slow / fast, 1) if slow and fast else None
+
+
 def run_backend(arguments):
     bench.use_backend(arguments.backend)
     name = f'bench_route_{arguments.parties}'
     print(f'{arguments.backend}: database {name}', flush=True)
-    numbers = bench.create_database(name, arguments.parties)
+    numbers = prepare(name, arguments.parties, arguments.keep)
     all_agents_ready(name)
     rng = random.Random(arguments.parties)
-    run_id = int(time.time())
-    requests = make_requests(numbers, arguments.requests + 50, rng, run_id)
-    variants = [run_variant(name, 'router', requests, [])]
-    requests = make_requests(numbers, arguments.requests + 50, rng,
-        run_id + 1)
-    # Baselines are far slower: 200 in flight would only time out.
-    variants.append(run_variant(name, 'no_snapshot_cache', requests,
-            ['--cache-seconds', '0'], levels=(1, 50)))
+    callers = Callers(numbers, rng, int(time.time()))
+    quick = arguments.quick
+    peak = [p for p in OPEN if p[1] is None]
+    # Baselines: the peak, and the ceiling up to 50 in flight (200 in
+    # flight would only time out).
+    baseline_seconds = 20 if quick else 90
+    variants = [
+        run_variant(name, 'router', callers, [], quick, rng),
+        run_variant(name, 'array_answer', callers, ['--answer', 'array'],
+            quick, rng),
+        run_variant(name, 'writer_thread', callers, ['--writer', 'thread'],
+            quick, rng, peak, CLOSED[:2], baseline_seconds),
+        run_variant(name, 'no_snapshot_cache', callers,
+            ['--cache-seconds', '0'], quick, rng, peak, CLOSED[:2],
+            baseline_seconds),
+        ]
     indexes = caller_indexes(name)
     if indexes:
         set_caller_index(name, indexes, present=False)
-        few = make_requests(numbers, max(250, arguments.requests // 10),
-            rng, run_id + 2)
-        variants.append(run_variant(name, 'no_caller_index', few, [],
-                levels=(1, 50)))
+        try:
+            variants.append(run_variant(name, 'no_caller_index', callers,
+                    [], quick, rng, peak, ((1, 100, 50), (50, 300, 100)),
+                    20 if quick else 60))
+        finally:
+            set_caller_index(name, indexes, present=True)
+    shipped = variants[0]
+    shipped_peak = next(p for p in shipped['open'] if p['phase'] == 'peak')
+    shipped_50 = next(c for c in shipped['closed'] if c['in_flight'] == 50)
+    ratios = {}
+    for variant in variants[1:]:
+        peak_level = next(p for p in variant['open'] if p['phase'] == 'peak')
+        closed_50 = next(c for c in variant['closed']
+            if c['in_flight'] == 50)
+        ratios[variant['variant']] = {
+            'peak_p50': ratio(peak_level['p50_ms'], shipped_peak['p50_ms']),
+            'peak_p99': ratio(peak_level['p99_ms'], shipped_peak['p99_ms']),
+            'capacity': ratio(shipped_50['decisions_per_s'],
+                closed_50['decisions_per_s']),
+            }
     result = {'backend': arguments.backend, 'parties': arguments.parties,
         'numbers': len(numbers), 'caller_indexes': [n for n, _ in indexes],
-        'variants': variants}
-    from ccsuite import database
-    database.drop(name)
+        'variants': variants,
+        'baseline_over_router': ratios}
+    if not arguments.keep:
+        from ccsuite import database
+        database.drop(name)
     return result
 
 
@@ -216,19 +386,32 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--quick', action='store_true',
-        help='10^4 parties, 300 requests per level')
+        help='10^4 parties, short phases')
     parser.add_argument('--parties', type=int, default=None)
-    parser.add_argument('--requests', type=int, default=None,
-        help='requests per variant, split over the concurrency levels')
     parser.add_argument('--backends', default='postgresql,sqlite')
+    parser.add_argument('--keep', action='store_true',
+        help='keep the database for the next run, and reuse it')
     parser.add_argument('--backend', help=argparse.SUPPRESS)
     parser.add_argument('--output', help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.parties is None:
         arguments.parties = 10_000 if arguments.quick else 1_000_000
-    if arguments.requests is None:
-        arguments.requests = 600 if arguments.quick else 8000
     return arguments
+
+
+def kept_results(arguments, results):
+    """Results of the other backends from the previous run at the same
+    size, so that the backends can be measured one at a time."""
+    import json
+    path = bench.RESULTS / ('routing_decision'
+        + ('_quick' if arguments.quick else '') + '.json')
+    if not path.exists():
+        return []
+    done = {r['backend'] for r in results}
+    previous = json.loads(path.read_text()).get('results', [])
+    return [r for r in previous if r['backend'] not in done
+        and r.get('parties') == arguments.parties and 'variants' in r
+        and r['variants'] and 'open' in r['variants'][0]]
 
 
 def main(argv=None):
@@ -238,14 +421,25 @@ def main(argv=None):
         Path(arguments.output).write_text(json.dumps(
                 run_backend(arguments), default=str))
         return
-    argv = ['--parties', str(arguments.parties),
-        '--requests', str(arguments.requests)]
+    argv = ['--parties', str(arguments.parties)]
+    argv += ['--quick'] if arguments.quick else []
+    argv += ['--keep'] if arguments.keep else []
     results = bench.per_backend(__file__, arguments.backends.split(','),
         argv)
+    results = kept_results(arguments, results) + results
     bench.write('routing_decision' + ('_quick' if arguments.quick else ''), {
             'benchmark': 'routing_decision',
             'goal': f'p99 <= {GOAL_MS} ms at 50 and 200 concurrent calls, '
             '10^6 parties',
+            'load': {'aht_seconds': AHT_SECONDS,
+                'arrivals_per_s': {'50_calls': round(50 / AHT_SECONDS, 3),
+                    '200_calls': round(200 / AHT_SECONDS, 3),
+                    'peak': round(PEAK_RATE, 3)},
+                'burst': f'{BURST} calls within 1 s in the middle of the '
+                'peak phase',
+                'open_loop': 'Poisson arrivals sent on time whatever the '
+                'answers; latency from the planned arrival',
+                'closed_loop': 'N requests always in flight: capacity'},
             'quick': arguments.quick, 'machine': bench.machine(),
             'results': results})
 

@@ -38,6 +38,65 @@ def quote_arg(value):
     return '"' + text.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
 
+# What Asterisk's argument parser (ast_app_separate_args) interprets in a
+# function's value: the separator, quotes, backslash, brackets.
+ARRAY_SPECIAL = frozenset('\\",()[]')
+VARIABLE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*$')
+
+
+def array_assignment(variables):
+    """(name, value) of one ``SET VARIABLE`` that sets all ``variables``
+    through Asterisk's ``ARRAY()`` function (func_strings.c): the value's
+    comma-separated fields go to the names in order. Special characters in
+    a value are escaped with a backslash, which Asterisk removes; a comma
+    of ``CC_REASON`` thus stays inside its field."""
+    names = list(variables)
+    for name in names:
+        if not VARIABLE_NAME.match(name):
+            raise ValueError(f'not a channel variable name: {name!r}')
+    fields = (''.join('\\' + c if c in ARRAY_SPECIAL else c
+            for c in str(value)) for value in variables.values())
+    return f'ARRAY({",".join(names)})', ','.join(fields)
+
+
+def split_array(name, value):
+    """The variables an ``ARRAY(…)`` assignment sets, parsed as Asterisk
+    does (a backslash keeps the next character, quotes are removed, commas
+    inside quotes or brackets do not separate); missing fields set ''.
+    None when ``name`` is not an ARRAY() call. For the PBX simulator and
+    the tests."""
+    if not (name.startswith('ARRAY(') and name.endswith(')')):
+        return None
+    names = name[len('ARRAY('):-1].split(',')
+    fields, field = [], []
+    paren = bracket = 0
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            field.append(char)
+            escaped = False
+        elif char == '\\':
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ',' and not (quoted or paren or bracket):
+            fields.append(''.join(field))
+            field = []
+        else:
+            if char == '(':
+                paren += 1
+            elif char == ')' and paren:
+                paren -= 1
+            elif char == '[':
+                bracket += 1
+            elif char == ']' and bracket:
+                bracket -= 1
+            field.append(char)
+    fields.append(''.join(field))
+    return {n: fields[i] if i < len(fields) else ''
+        for i, n in enumerate(names)}
+
+
 def split_command(line):
     """Split a command line into words, honouring quotes and backslashes.
 
@@ -79,11 +138,19 @@ async def read_environment(reader, timeout=ENV_TIMEOUT):
     """Read the ``agi_*`` lines up to the empty line; return a dict.
 
     Malformed lines are logged and skipped.  Return None when the peer
-    closes or stalls before the empty line, or sends no ``agi_request``.
+    closes before the empty line, or sends no ``agi_request``; raise
+    TimeoutError when the whole environment takes over ``timeout``.
     """
+    # One deadline for the whole environment: wait_for per line would
+    # create a task for each of its 25 lines, for every call.
+    async with asyncio.timeout(timeout):
+        return await _read_environment(reader)
+
+
+async def _read_environment(reader):
     env = {}
     for _ in range(MAX_ENV_LINES):
-        raw = await asyncio.wait_for(reader.readline(), timeout)
+        raw = await reader.readline()
         if not raw.endswith(b'\n'):
             logger.warning('AGI peer closed inside its environment')
             return None
@@ -121,8 +188,13 @@ class AGIChannel:
         return parse_reply(await self._reply_line())
 
     async def _reply_line(self):
+        # asyncio.timeout rather than wait_for: no task per reply line.
+        async with asyncio.timeout(self.timeout):
+            return await self._next_reply_line()
+
+    async def _next_reply_line(self):
         while True:
-            raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            raw = await self.reader.readline()
             if not raw:
                 raise AGIHangup('connection closed')
             line = raw.decode('utf-8', 'replace').rstrip('\r\n')
@@ -137,12 +209,23 @@ class AGIChannel:
     async def _skip_usage(self):
         "Skip the usage text Asterisk sends after ``520-``."
         while True:
-            raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            raw = await self.reader.readline()
             if not raw or raw.startswith(b'520 '):
                 return
 
     async def set_variable(self, name, value):
         await self.command('SET VARIABLE', quote_arg(name), quote_arg(value))
+
+    async def set_variables(self, variables, combined=False):
+        """Set channel variables: one ``SET VARIABLE`` each, or with
+        ``combined`` one for all (``array_assignment``). Each command is a
+        round trip: Asterisk reads the next one only after answering, and
+        one sent ahead can wait in its input buffer."""
+        if combined:
+            await self.set_variable(*array_assignment(variables))
+            return
+        for name, value in variables.items():
+            await self.set_variable(name, value)
 
     async def get_variable(self, name):
         "Return the variable's value, or None if it is not set."

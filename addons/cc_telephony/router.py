@@ -3,23 +3,27 @@ goes, and it answers with channel variables (see routing.py for them).
 
     python -m trytond.modules.cc_telephony.router -c trytond.conf -d DB
 
-Per call it reads, in one read-only transaction, the caller (cc.caller
-identify), the agents' live states and the caller's last agent; the rest of
-the snapshot (queues, services, agent skills, the PBX's policy) changes only
-with configuration and is cached for ``--cache-seconds``. The answer goes to
-Asterisk first; the decision is then stored on the call (cc.call) by a
-writer thread in batches, so the database's write lock never delays a
-caller. If the database cannot be read the router still answers: the
-caller is queued in the default queue and CC_REASON says ``router_error``.
+Per call it reads, in one plain SQL statement (lookup.py), the caller
+(what cc.caller identify says), the caller's last agent and the agents'
+live states; the rest of the snapshot (queues, services, agent skills, the
+PBX's policy) changes only with configuration and is cached for
+``--cache-seconds``. The answer goes to Asterisk first; the decision is then
+stored on the call (cc.call) in batches by a writer child process (or
+thread), so neither the database's write lock nor the ORM's Python time
+delays a caller. If the database cannot be read the router still answers:
+the caller is queued in the default queue and CC_REASON says
+``router_error``.
 """
 import argparse
 import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import queue as queue_module
 import signal
+import sys
 import threading
 import time
 
@@ -29,6 +33,8 @@ from .lookup import Lookup
 logger = logging.getLogger(__name__)
 
 WRITE_BATCH = 200
+SWITCH_INTERVAL = 0.0005
+WRITER_NICE = 10
 
 
 def utcnow():
@@ -55,6 +61,11 @@ class Snapshot:
         while calls keep the previous snapshot: a reload takes far longer
         than a decision and would stall every call waiting for it."""
         from trytond.transaction import Transaction
+        if self.max_age <= 0 and database and (
+                Transaction().database is None):
+            # No cache at all (the benchmark's baseline): each call reads
+            # the configuration itself, outside the lock.
+            return self._load_in(database, user, pool, pbx_code)
         with self._lock:
             stale = (self.values is None
                 or time.monotonic() - self.loaded_at > self.max_age)
@@ -135,6 +146,7 @@ class Router:
         self.pool = Pool(database)
         self.decisions = queue_module.Queue()
         self.lookup = Lookup(database)
+        self._agents = None
         self._writer = None
 
     def static(self):
@@ -145,23 +157,29 @@ class Router:
         "Build the routing request of a call (see lookup.py)."
         static = self.static()
         policy = static['policy']
-        lookup = self.lookup
-        caller = lookup.caller(info['caller_raw'], static['caller_options'],
-            static['tiers'], now)
-        last = None
-        if policy.affinity_days > 0 and (caller.number or caller.party_ids):
-            last = lookup.last_agent(caller.number, caller.party_ids,
-                now - dt.timedelta(days=policy.affinity_days))
-        states = lookup.live_states()
-        agents = []
-        for interface, (name, skills, queues) in static['profiles'].items():
-            state, since = states.get(interface, ('logged_out', None))
-            agents.append(routing.Agent(interface, state, skills=skills,
-                    queues=queues, state_since=since, name=name))
+        since = (now - dt.timedelta(days=policy.affinity_days)
+            if policy.affinity_days > 0 else None)
+        caller, last, states = self.lookup.call_reads(info['caller_raw'],
+            static['caller_options'], static['tiers'], now, since)
         return routing.Request(caller=caller, dnis=info['dnis'], now=now,
             queues=static['queues'], services=static['services'],
-            agents=tuple(agents), last_agent=last[0] if last else None,
+            agents=self.agents(static['profiles'], states),
+            last_agent=last[0] if last else None,
             last_agent_at=last[1] if last else None, policy=policy)
+
+    def agents(self, profiles, states):
+        """routing.Agent of every agent profile in its live state; reused
+        while neither changed (states change far less often than calls
+        arrive, and a centre may have hundreds of agents)."""
+        built = self._agents
+        if built is None or built[0] is not profiles or built[1] != states:
+            agents = []
+            for interface, (name, skills, queues) in profiles.items():
+                state, since = states.get(interface, ('logged_out', None))
+                agents.append(routing.Agent(interface, state, skills=skills,
+                        queues=queues, state_since=since, name=name))
+            built = self._agents = (profiles, states, tuple(agents))
+        return built[2]
 
     def decide(self, info, now=None):
         "The Decision for a call."
@@ -188,28 +206,65 @@ class Router:
         self.decisions.put(
             dict(info, routed_at=routed_at, **decision.as_dict()))
 
-    def start_writer(self):
-        self._writer = threading.Thread(
-            target=self._write_loop, name='cc-router-writer', daemon=True)
+    def start_writer(self, process=False, config_file=None):
+        """Store the decisions from a thread or, with ``process``, from a
+        child process.
+
+        Storing a decision through the ORM costs 3 to 20 ms of Python, far
+        more than deciding; in a thread of the router it holds the GIL
+        meanwhile, and every call being decided waits for it (up to the
+        5 ms switch interval at each database reply and each AGI line).
+        A child process has its own GIL, so storing never delays a caller.
+        The thread remains for databases a second process cannot open
+        (SQLite ``:memory:`` in tests)."""
+        if process:
+            context = multiprocessing.get_context('spawn')
+            self.decisions = context.Queue()
+            self._writer = context.Process(target=write_process,
+                args=(config_file, self.database, self.user, self.pbx_code,
+                    self.snapshot.max_age, self.decisions),
+                name='cc-router-writer')
+        else:
+            self._writer = threading.Thread(target=self._write_loop,
+                args=(self.decisions,), name='cc-router-writer',
+                daemon=True)
         self._writer.start()
 
-    def _write_loop(self):
+    def _write_loop(self, decisions, alive=None):
         stopping = False
         while not stopping:
-            batch = [self.decisions.get()]
-            while len(batch) < WRITE_BATCH:
-                try:
-                    batch.append(self.decisions.get_nowait())
-                except queue_module.Empty:
-                    break
+            batch = self._next_batch(decisions, alive)
+            if batch is None:
+                return
             # None, queued by stop_writer, comes after every decision.
             stopping = None in batch
             batch = [decision for decision in batch if decision is not None]
             if batch:
                 self.write(batch)
 
+    @staticmethod
+    def _next_batch(decisions, alive=None):
+        """The next decisions to store: the first to come and those queued
+        behind it, up to WRITE_BATCH (at a busy hour they queue while the
+        previous batch is written: one transaction for many). None when
+        ``alive()`` turns false while nothing comes (the router process is
+        gone)."""
+        while True:
+            try:
+                batch = [decisions.get(timeout=1.0)]
+                break
+            except queue_module.Empty:
+                if alive is not None and not alive():
+                    return None
+        while len(batch) < WRITE_BATCH and batch[-1] is not None:
+            try:
+                batch.append(decisions.get_nowait())
+            except queue_module.Empty:
+                break
+        return batch
+
     def stop_writer(self, timeout=10.0):
-        "Write the decisions still queued, then end the writer thread."
+        "Write the decisions still queued, then end the writer."
         if self._writer is None:
             return
         self.decisions.put(None)
@@ -217,6 +272,8 @@ class Router:
         if self._writer.is_alive():
             logger.error('routing decisions not stored at shutdown '
                 '(database unavailable for %s s)', timeout)
+            if isinstance(self._writer, multiprocessing.Process):
+                self._writer.terminate()
 
     def write(self, batch, retries=None):
         """Store decisions, retrying while the database is unavailable.
@@ -241,8 +298,27 @@ class Router:
                 delay = min(delay * 2, 30)
 
 
-async def handle(router, executor, env, agi):
-    "FastAGI handler: decide, answer with channel variables, then record."
+def write_process(config_file, database, user, pbx_code, cache_seconds,
+        decisions):
+    "The writer child process (Router.start_writer)."
+    # The router stops it with the queued None, after the last decision;
+    # a signal sent to the whole process group must not cut that short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Storing can wait; deciding cannot. When the CPUs are busy the kernel
+    # should run the router first.
+    os.nice(WRITER_NICE)
+    logging.basicConfig(level=logging.INFO,
+        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    init_pool(config_file, database)
+    router = Router(database, user, pbx_code, cache_seconds)
+    parent = multiprocessing.parent_process()
+    router._write_loop(decisions, alive=parent.is_alive if parent else None)
+
+
+async def handle(router, executor, env, agi, combined=False):
+    """FastAGI handler: decide, answer with channel variables (``combined``:
+    in one ARRAY() command), then record."""
     info = call_info(env)
     now = utcnow()
     loop = asyncio.get_running_loop()
@@ -252,8 +328,7 @@ async def handle(router, executor, env, agi):
     except Exception as error:
         logger.exception('routing %s failed', info['uniqueid'])
         decision = router.fallback(type(error).__name__)
-    for name, value in decision.variables().items():
-        await agi.set_variable(name, value)
+    await agi.set_variables(decision.variables(), combined=combined)
     logger.debug('%s from %r to %r: %s', info['uniqueid'], info['caller_raw'],
         info['dnis'], ' '.join(decision.explanation))
     if info['uniqueid']:
@@ -280,6 +355,15 @@ def parse_arguments(argv=None):
         help='how long queue, service and skill configuration is cached')
     parser.add_argument('--threads', type=int, default=16,
         help='database threads deciding in parallel')
+    parser.add_argument('--writer', choices=['process', 'thread'],
+        default='process',
+        help='store decisions from a child process (default: it keeps the '
+        'ORM off the deciding process) or from a thread')
+    parser.add_argument('--answer', choices=['variables', 'array'],
+        default='variables',
+        help='answer with one SET VARIABLE per variable (default) or one '
+        'ARRAY() assignment for all: one round trip instead of seven; the '
+        'PBX simulator does not understand it yet')
     parser.add_argument('-v', '--verbose', action='store_true')
     return parser.parse_args(argv)
 
@@ -309,19 +393,26 @@ def listen_address(router, listen):
     return '127.0.0.1', 4573
 
 
-async def serve(router, host, port, threads):
+async def serve(router, host, port, threads, writer='thread',
+        config_file=None, answer='variables'):
     executor = concurrent.futures.ThreadPoolExecutor(
         threads, thread_name_prefix='cc-router')
-    router.start_writer()
+    router.start_writer(process=writer == 'process', config_file=config_file)
     server = await fastagi.serve(
-        lambda env, agi: handle(router, executor, env, agi), host, port)
+        lambda env, agi: handle(router, executor, env, agi,
+            combined=answer == 'array'), host, port)
     logger.info('router listening on %s:%s', host, port)
     loop = asyncio.get_running_loop()
     async with server:
         try:
             await server.serve_forever()
         finally:
-            await loop.run_in_executor(None, router.stop_writer)
+            # Calls still waiting for a decision are gone with the server;
+            # deciding them would only delay the exit.
+            executor.shutdown(wait=False, cancel_futures=True)
+            # The writer process may still be starting (a few seconds) and
+            # then has the queued decisions to store.
+            await loop.run_in_executor(None, router.stop_writer, 30.0)
 
 
 async def run_until_signalled(coroutine):
@@ -342,12 +433,18 @@ def main(argv=None):
     logging.basicConfig(
         level=logging.DEBUG if arguments.verbose else logging.INFO,
         format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    # A thread that wants the GIL waits up to the switch interval (5 ms by
+    # default) while another runs Python code; a decision takes the GIL back
+    # at each database reply and the event loop at each AGI line, so with
+    # several calls in flight each of those waits could cost up to 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     init_pool(arguments.config, arguments.database)
     router = Router(arguments.database, pbx_code=arguments.pbx,
         cache_seconds=arguments.cache_seconds)
     host, port = listen_address(router, arguments.listen)
     asyncio.run(run_until_signalled(
-            serve(router, host, port, arguments.threads)))
+            serve(router, host, port, arguments.threads, arguments.writer,
+                arguments.config, arguments.answer)))
 
 
 if __name__ == '__main__':

@@ -43,6 +43,32 @@ def test_quoting_round_trip():
         fastagi.quote_arg('evil\nHANGUP')
 
 
+def test_array_assignment_round_trip():
+    "One ARRAY() assignment carries every value, commas and quotes too"
+    variables = {'CC_ACTION': 'queue', 'CC_QUEUE': 'general',
+        'CC_AGENT': 'PJSIP/8002', 'CC_ANNOUNCE': '',
+        'CC_TARGET': 'menu(1) [x] "y" \\ z', 'CC_REASON': 'service,vip',
+        'CC_NOTE': '你好'}
+    name, value = fastagi.array_assignment(variables)
+    assert name == ('ARRAY(CC_ACTION,CC_QUEUE,CC_AGENT,CC_ANNOUNCE,'
+        'CC_TARGET,CC_REASON,CC_NOTE)')
+    # The AGI command line, as Asterisk splits it, then as ARRAY() does.
+    line = ' '.join(['SET', 'VARIABLE', fastagi.quote_arg(name),
+            fastagi.quote_arg(value)])
+    _, _, sent_name, sent_value = fastagi.split_command(line)
+    assert fastagi.split_array(sent_name, sent_value) == variables
+    with pytest.raises(ValueError):
+        fastagi.array_assignment({'CC_X,CC_Y': '1'})
+
+
+def test_split_array_as_asterisk():
+    "Quotes group, brackets and parentheses protect commas, fields default"
+    assert fastagi.split_array('ARRAY(A,B,C,D)',
+        '"x,y",f(1,2),[3,4]') == {
+        'A': 'x,y', 'B': 'f(1,2)', 'C': '[3,4]', 'D': ''}
+    assert fastagi.split_array('CC_QUEUE', 'sales') is None
+
+
 def test_parse_reply():
     assert fastagi.parse_reply('200 result=1 (sales (vip))') == (
         1, 'sales (vip)')
@@ -80,6 +106,29 @@ def test_route_sets_and_reads_variables():
     assert seen['env']['agi_network_script'] == 'route'
     assert seen['env']['agi_extension'] == '95588'
     assert (seen['lang'], seen['missing'], seen['exec']) == ('zh', None, 0)
+
+
+def test_set_variables_combined_or_one_by_one():
+    "Both answers leave the channel with the same variables"
+    variables = {'CC_ACTION': 'queue', 'CC_REASON': 'service,vip',
+        'CC_TARGET': ''}
+    for combined in [False, True]:
+        commands, result = [], {}
+
+        async def handler(env, agi, combined=combined):
+            await agi.set_variables(variables, combined=combined)
+
+        def on_set(name, value):
+            commands.append(name)
+            result.update(fastagi.split_array(name, value) or {name: value})
+
+        async def scenario():
+            server, url = await start(handler)
+            await asterisk_side.route(url, channel(), on_set)
+            server.close()
+        asyncio.run(scenario())
+        assert result == variables
+        assert len(commands) == (1 if combined else 3)
 
 
 def test_malformed_requests_are_logged_and_survived(caplog):

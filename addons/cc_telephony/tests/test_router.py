@@ -136,45 +136,113 @@ class RouterTestCase(TestCase):
         decision = self.decide(router, '13700137000')
         self.assertEqual(decision.action, 'callback')
 
-    @with_transaction()
-    def test_lookup_agrees_with_identify(self):
-        "The router's SQL reads say what cc.caller.identify says"
+    def orm_request(self, router, raw, dnis, now):
+        """The routing request built from the ORM alone (identify, last
+        agent, live states, configuration): what the router's SQL must
+        reproduce."""
+        from trytond.modules.cc_telephony import routing
         pool = Pool()
         Caller = pool.get('cc.caller')
+        Call = pool.get('cc.call')
+        Agent = pool.get('cc.agent')
+        static = Snapshot._load(pool, 'main')
+        caller = RoutingCaller.from_identify(Caller.identify(raw))
+        policy = static['policy']
+        last = Call.last_agent(caller.number, caller.party_ids,
+            now - dt.timedelta(days=policy.affinity_days))
+        states = Agent.live_states()
+        agents = []
+        for interface, (name, skills, queues) in static['profiles'].items():
+            state, since = states.get(interface, ('logged_out', None))
+            agents.append(routing.Agent(interface, state, skills=skills,
+                    queues=queues, state_since=since, name=name))
+        return routing.Request(caller=caller, dnis=dnis, now=now,
+            queues=static['queues'], services=static['services'],
+            agents=tuple(agents), last_agent=last[0] if last else None,
+            last_agent_at=last[1] if last else None, policy=policy)
+
+    def add_red_listed_party(self):
+        pool = Pool()
         Party = pool.get('party.party')
         ListEntry = pool.get('cc.list.entry')
-        router = self.setup_center()
         red, = Party.create([{'name': "赵六",
                     'contact_mechanisms': [('create', [{
                                     'type': 'phone', 'value': '02161234567'}])],
                     }])
         ListEntry.create([{'list_type': 'red', 'party': red.id,
                     'reason': "Complaint", 'valid_from': NOW}])
-        static = router.static()
-        for raw in [VIP_NUMBER, BLOCKED, '+86 21 6123 4567', '13700137000',
-                'anonymous', '']:
-            with self.subTest(raw=raw):
-                expected = RoutingCaller.from_identify(Caller.identify(raw))
-                self.assertEqual(router.lookup.caller(raw,
-                        static['caller_options'], static['tiers'],
-                        dt.datetime.now()), expected)
+        return red
 
     @with_transaction()
-    def test_lookup_last_agent_and_states_agree(self):
+    def test_call_reads_agree_with_orm(self):
+        "One statement says what identify, last_agent and live_states say"
         pool = Pool()
+        Caller = pool.get('cc.caller')
         Call = pool.get('cc.call')
         Agent = pool.get('cc.agent')
         router = self.setup_center()
-        since = NOW - dt.timedelta(days=30)
-        self.assertEqual(
-            router.lookup.last_agent('+86' + VIP_NUMBER, (), since),
-            Call.last_agent('+86' + VIP_NUMBER, (), since))
-        self.assertEqual(
-            router.lookup.last_agent('+86' + VIP_NUMBER, (), since)[0],
-            'PJSIP/8002')
-        self.assertIsNone(router.lookup.last_agent(
-                '+86' + VIP_NUMBER, (), NOW))
-        self.assertEqual(router.lookup.live_states(), Agent.live_states())
+        self.add_red_listed_party()
+        static = router.static()
+        now = NOW + dt.timedelta(minutes=1)
+        for raw in [VIP_NUMBER, '+86' + VIP_NUMBER, BLOCKED,
+                '+86 21 6123 4567', '13700137000', 'anonymous', '']:
+            for since in [NOW - dt.timedelta(days=30), NOW, None]:
+                with self.subTest(raw=raw, since=since):
+                    caller, last, states = router.lookup.call_reads(raw,
+                        static['caller_options'], static['tiers'], now,
+                        since)
+                    self.assertEqual(caller,
+                        RoutingCaller.from_identify(Caller.identify(raw)))
+                    self.assertEqual(last, Call.last_agent(caller.number,
+                            caller.party_ids, since) if since else None)
+                    self.assertEqual(states, Agent.live_states())
+        # The affinity branch finds the VIP's last agent within 30 days.
+        _, last, _ = router.lookup.call_reads(VIP_NUMBER,
+            static['caller_options'], static['tiers'], now,
+            NOW - dt.timedelta(days=30))
+        self.assertEqual(last[0], 'PJSIP/8002')
+
+    @with_transaction()
+    def test_decisions_same_as_from_orm(self):
+        "The router's SQL path decides what the engine decides on ORM data"
+        from trytond.modules.cc_telephony.routing import decide
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        router = self.setup_center()
+        self.add_red_listed_party()
+        callers = [VIP_NUMBER, BLOCKED, '02161234567', '13700137000', '']
+        for states in [None, 'PJSIP/8002']:
+            if states:
+                # Affinity's agent busy: the next best, or a callback.
+                Agent.update_live_states([{'interface': states,
+                            'state': 'talking', 'since': NOW}])
+            for raw in callers:
+                for dnis in ['95588', '4000']:
+                    with self.subTest(raw=raw, dnis=dnis, busy=states):
+                        info = {'uniqueid': 'x', 'caller_raw': raw,
+                            'dnis': dnis}
+                        fast = router.decide(info, NOW)
+                        orm = decide(self.orm_request(router, raw, dnis,
+                                NOW))
+                        self.assertEqual(fast, orm)
+                        self.assertTrue(fast.explanation)
+
+    @with_transaction()
+    def test_agents_rebuilt_only_when_states_change(self):
+        "The routing agents are reused until a live state changes"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        router = self.setup_center()
+        profiles = router.static()['profiles']
+        first = router.agents(profiles, Agent.live_states())
+        self.assertIs(router.agents(profiles, Agent.live_states()), first)
+        Agent.update_live_states([{'interface': 'PJSIP/8003',
+                    'state': 'not_ready', 'since': NOW}])
+        second = router.agents(profiles, Agent.live_states())
+        self.assertIsNot(second, first)
+        self.assertEqual({a.interface: a.state for a in second}, {
+                'PJSIP/8001': 'talking', 'PJSIP/8002': 'ready',
+                'PJSIP/8003': 'not_ready'})
 
     @with_transaction()
     def test_queue_calendar_and_holidays(self):
@@ -252,6 +320,55 @@ class CallInfoTestCase(unittest.TestCase):
         self.assertEqual(loads, ['main', 'main'])
 
 
+    def test_no_cache_reads_for_every_call(self):
+        "--cache-seconds 0 (the benchmark's baseline) reads at each call"
+        snapshot = Snapshot(max_age=0)
+        loads = []
+        snapshot._load_in = (lambda database, user, pool, code:
+            loads.append(code) or {'n': len(loads)})
+        self.assertEqual(snapshot.get(None, 'main', 'db'), {'n': 1})
+        self.assertEqual(snapshot.get(None, 'main', 'db'), {'n': 2})
+
+
+class WriterBatchTestCase(unittest.TestCase):
+    "How the writer groups the decisions it stores"
+
+    def test_batch_takes_what_is_queued_up_to_the_limit(self):
+        import queue
+        from trytond.modules.cc_telephony import router as module
+        decisions = queue.Queue()
+        for n in range(module.WRITE_BATCH + 5):
+            decisions.put(n)
+        batch = Router._next_batch(decisions)
+        self.assertEqual(batch, list(range(module.WRITE_BATCH)))
+        self.assertEqual(Router._next_batch(decisions),
+            list(range(module.WRITE_BATCH, module.WRITE_BATCH + 5)))
+
+    def test_batch_ends_at_the_stop_marker(self):
+        import queue
+        decisions = queue.Queue()
+        for item in [1, 2, None, 3]:
+            decisions.put(item)
+        self.assertEqual(Router._next_batch(decisions), [1, 2, None])
+        self.assertEqual(Router._next_batch(decisions), [3])
+
+    def test_batch_gives_up_when_the_router_is_gone(self):
+        import queue
+        self.assertIsNone(Router._next_batch(queue.Queue(),
+                alive=lambda: False))
+
+    def test_write_loop_stores_then_stops(self):
+        import queue
+        router = Router.__new__(Router)
+        stored = []
+        router.write = stored.append
+        decisions = queue.Queue()
+        for item in [{'uniqueid': '1'}, {'uniqueid': '2'}, None]:
+            decisions.put(item)
+        router._write_loop(decisions)
+        self.assertEqual(stored, [[{'uniqueid': '1'}, {'uniqueid': '2'}]])
+
+
 class FakeRouter:
     "Decides without a database, or fails like one that is down."
 
@@ -286,21 +403,30 @@ class Channel:
 class HandleTestCase(unittest.TestCase):
     "The FastAGI conversation, over TCP, with the simulator's AGI side"
 
-    def converse(self, router):
+    def converse(self, router, combined=False):
+        commands = []
+
+        def on_set(channel, name, value):
+            # As Asterisk: an ARRAY() assignment sets each of its names.
+            commands.append(name)
+            channel.variables.update(
+                fastagi.split_array(name, value) or {name: value})
+
         async def run():
             import concurrent.futures
             executor = concurrent.futures.ThreadPoolExecutor(2)
             server = await fastagi.serve(
-                lambda env, agi: handle(router, executor, env, agi),
-                '127.0.0.1', 0)
+                lambda env, agi: handle(router, executor, env, agi,
+                    combined=combined), '127.0.0.1', 0)
             port = server.sockets[0].getsockname()[1]
             channel = Channel()
             await sim_agi.route(f'agi://127.0.0.1:{port}/route', channel,
-                channel.variables.__setitem__)
+                lambda name, value: on_set(channel, name, value))
             server.close()
             await server.wait_closed()
             executor.shutdown()
             return channel.variables
+        self.commands = commands
         return asyncio.run(run())
 
     def test_answer_then_record(self):
@@ -313,6 +439,14 @@ class HandleTestCase(unittest.TestCase):
         (uniqueid, decision), = router.recorded
         self.assertEqual(uniqueid, '1700000000.1')
         self.assertEqual(decision['explanation'], ['Served before.'])
+
+    def test_answer_in_one_command(self):
+        "--answer array: the same variables in one AGI round trip"
+        variables = self.converse(FakeRouter(), combined=True)
+        self.assertEqual(variables, self.converse(FakeRouter()))
+        self.assertEqual(len(self.commands), 7)
+        self.converse(FakeRouter(), combined=True)
+        self.assertEqual(len(self.commands), 1)
 
     def test_database_down_still_answers(self):
         router = FakeRouter(fail=True)
