@@ -12,7 +12,6 @@ are stored through ``cc.call.ingest_facts`` and
 While the database cannot be written, facts go to an on-disk spool
 (spool.py) and are replayed in order, before any newer fact, once it can.
 """
-import argparse
 import asyncio
 import concurrent.futures
 import datetime as dt
@@ -25,6 +24,8 @@ import time
 from . import screenpop
 from .ami import AMIClient, AMIError, channel_uniqueids
 from .spool import Spool
+from .service import (
+    argument_parser, configure_logging, init_pool, run_until_signalled)
 from .tracker import Tracker
 
 logger = logging.getLogger(__name__)
@@ -515,15 +516,9 @@ async def run(database, pbx_code, spool_dir, flush_interval, clock_speed,
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog='python -m trytond.modules.cc_telephony.bridge',
-        description='AMI bridge of the contact center: records calls and '
-        'agent states of every active PBX (cc.pbx) in the database.')
-    parser.add_argument('-c', '--config', dest='config',
-        default=os.environ.get('TRYTOND_CONFIG'),
-        help='trytond configuration file')
-    parser.add_argument('-d', '--database', dest='database', required=True,
-        help='database name')
+    parser = argument_parser('python -m trytond.modules.cc_telephony.bridge',
+        'AMI bridge of the contact center: records calls and agent states '
+        'of every active PBX (cc.pbx) in the database.')
     parser.add_argument('--pbx', default=None,
         help='code of the only cc.pbx to follow (default: every active one)')
     parser.add_argument('--spool-dir', default=os.path.join('var', 'spool'),
@@ -536,16 +531,12 @@ def parse_arguments(argv=None):
         'restarted bridge takes over (it is saved on a clean stop too)')
     parser.add_argument('--clock-speed', type=float, default=1.0,
         help='PBX seconds per real second (a simulator run with --speed)')
-    parser.add_argument('-v', '--verbose', action='store_true')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if arguments.verbose else logging.INFO,
-        format='%(asctime)s %(levelname)s %(name)s %(message)s')
-    from .router import init_pool, run_until_signalled
+    configure_logging(arguments.verbose)
     init_pool(arguments.config, arguments.database)
     database = Database(arguments.database)
     asyncio.run(run_until_signalled(run(database, arguments.pbx,

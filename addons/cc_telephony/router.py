@@ -14,7 +14,6 @@ delays a caller. If the database cannot be read the router still answers:
 the caller is queued in the default queue and CC_REASON says
 ``router_error``.
 """
-import argparse
 import asyncio
 import concurrent.futures
 import datetime as dt
@@ -29,6 +28,8 @@ import time
 
 from . import fastagi, routing
 from .lookup import Lookup
+from .service import (
+    argument_parser, configure_logging, init_pool, run_until_signalled)
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,7 @@ def write_process(config_file, database, user, pbx_code, cache_seconds,
     # Storing can wait; deciding cannot. When the CPUs are busy the kernel
     # should run the router first.
     os.nice(WRITER_NICE)
-    logging.basicConfig(level=logging.INFO,
-        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    configure_logging()
     init_pool(config_file, database)
     router = Router(database, user, pbx_code, cache_seconds)
     parent = multiprocessing.parent_process()
@@ -336,15 +336,9 @@ async def handle(router, executor, env, agi, combined=False):
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog='python -m trytond.modules.cc_telephony.router',
-        description='FastAGI router of the contact center: answers '
+    parser = argument_parser('python -m trytond.modules.cc_telephony.router',
+        'FastAGI router of the contact center: answers '
         'AGI(agi://host:port/route) with CC_* channel variables.')
-    parser.add_argument('-c', '--config', dest='config',
-        default=os.environ.get('TRYTOND_CONFIG'),
-        help='trytond configuration file')
-    parser.add_argument('-d', '--database', dest='database', required=True,
-        help='database name')
     parser.add_argument('--pbx', dest='pbx', default=None,
         help='code of the cc.pbx whose routing policy and FastAGI address '
         'apply (default: the first active one)')
@@ -364,19 +358,7 @@ def parse_arguments(argv=None):
         help='answer with one SET VARIABLE per variable (default) or one '
         'ARRAY() assignment for all: one round trip instead of seven; the '
         'PBX simulator does not understand it yet')
-    parser.add_argument('-v', '--verbose', action='store_true')
     return parser.parse_args(argv)
-
-
-def init_pool(config_file, database):
-    from trytond import config
-    if config_file:
-        config.update_etc(config_file)
-    from trytond.pool import Pool
-    Pool.start()
-    pool = Pool(database)
-    pool.init()
-    return pool
 
 
 def listen_address(router, listen):
@@ -415,24 +397,9 @@ async def serve(router, host, port, threads, writer='thread',
             await loop.run_in_executor(None, router.stop_writer, 30.0)
 
 
-async def run_until_signalled(coroutine):
-    """Await ``coroutine``; SIGTERM or SIGINT cancels it, so that its
-    clean-up (finally blocks) runs and the process exits with status 0."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    try:
-        await coroutine
-    except asyncio.CancelledError:
-        logger.info('stopped by a signal')
-
-
 def main(argv=None):
     arguments = parse_arguments(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if arguments.verbose else logging.INFO,
-        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    configure_logging(arguments.verbose)
     # A thread that wants the GIL waits up to the switch interval (5 ms by
     # default) while another runs Python code; a decision takes the GIL back
     # at each database reply and the event loop at each AGI line, so with
