@@ -232,12 +232,30 @@
         });
     }
 
+    // sao 8.0 asks again for the models that have chat whenever the last
+    // answer was empty (none of this suite's models has chat), with a
+    // synchronous request, for every tab it opens: each screen pop waited
+    // for two server round trips before its form was built. The answer is
+    // kept for the session instead (it is asked again after each login).
+    var chat = Sao.common.MODELCHAT;
+    if (chat && chat.load_names) {
+        chat.hasOwn = function(model) {
+            if (this._models === null) {
+                this.load_names();
+            }
+            return Object.prototype.hasOwnProperty.call(this._models, model);
+        };
+    }
+
     // Sao.user_menu runs after each login (and preference change): the
     // session, hence the user id, is known there.
     var user_menu = Sao.user_menu;
     Sao.user_menu = function(preferences) {
         var result = user_menu.apply(this, arguments);
         var session = Sao.Session.current_session;
+        if (chat) {
+            chat._models = null;
+        }
         if (session && session.user_id) {
             start(session.user_id);
         }
