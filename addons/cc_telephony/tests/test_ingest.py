@@ -17,6 +17,22 @@ def at(seconds):
     return T0 + dt.timedelta(seconds=seconds)
 
 
+def blind_transfer_legs():
+    "Alice answers at 12 s and transfers blind to Bob (8002) at 40 s."
+    return [
+        {'agent_interface': 'PJSIP/8001', 'ring_start': at(8),
+            'answer_time': at(12), 'end_time': at(40),
+            'ring_seconds': 4.0, 'talk_seconds': 23.0,
+            'hold_seconds': 5.0, 'result': 'transferred_blind',
+            'transfer_target': '8002'},
+        {'agent_interface': 'PJSIP/8002', 'ring_start': at(40),
+            'answer_time': at(46), 'end_time': at(130),
+            'ring_seconds': 6.0, 'talk_seconds': 84.0,
+            'hold_seconds': 0.0, 'result': 'completed',
+            'transfer_target': None},
+        ]
+
+
 def answered_fact(uniqueid='1700000000.1', caller=CALLER, **changes):
     "An answered call: 12 s in queue, 4 s ringing, 60 s talk incl. 10 hold."
     fact = {
@@ -224,18 +240,8 @@ class IngestTestCase(TestCase):
         "A blind transfer: two legs, figures summed, last agent handles"
         Call = Pool().get('cc.call')
         _, alice, bob, _ = self.setup_center()
-        fact = answered_fact(result='transferred', end_time=at(130), legs=[
-                {'agent_interface': 'PJSIP/8001', 'ring_start': at(8),
-                    'answer_time': at(12), 'end_time': at(40),
-                    'ring_seconds': 4.0, 'talk_seconds': 23.0,
-                    'hold_seconds': 5.0, 'result': 'transferred_blind',
-                    'transfer_target': '8002'},
-                {'agent_interface': 'PJSIP/8002', 'ring_start': at(40),
-                    'answer_time': at(46), 'end_time': at(130),
-                    'ring_seconds': 6.0, 'talk_seconds': 84.0,
-                    'hold_seconds': 0.0, 'result': 'completed',
-                    'transfer_target': None},
-                ])
+        fact = answered_fact(result='transferred', end_time=at(130),
+            legs=blind_transfer_legs())
         call, = Call.browse(Call.ingest_facts([fact]))
         self.assertEqual(call.result, 'transferred')
         self.assertEqual(call.agent, bob)
@@ -447,18 +453,7 @@ class IngestTestCase(TestCase):
                                 'type': 'phone', 'value': '02087654321'}])]},
                 {'name': "王五", 'contact_mechanisms': [('create', [{
                                 'type': 'phone', 'value': '02087654321'}])]}])
-        legs = [
-            {'agent_interface': 'PJSIP/8001', 'ring_start': at(8),
-                'answer_time': at(12), 'end_time': at(40),
-                'ring_seconds': 4.0, 'talk_seconds': 23.0,
-                'hold_seconds': 5.0, 'result': 'transferred_blind',
-                'transfer_target': '8002'},
-            {'agent_interface': 'PJSIP/8002', 'ring_start': at(40),
-                'answer_time': at(46), 'end_time': at(130),
-                'ring_seconds': 6.0, 'talk_seconds': 84.0,
-                'hold_seconds': 0.0, 'result': 'completed',
-                'transfer_target': None},
-            ]
+        legs = blind_transfer_legs()
         facts = [
             answered_fact('a.1'),
             answered_fact('a.2', result='transferred', end_time=at(130),
