@@ -152,6 +152,34 @@ def test_call_pops_customer_form(page, server, admin, agent, center,
     assert page.errors == []
 
 
+def test_next_caller_takes_the_open_form(page, server, admin, agent,
+        center):
+    """The next caller is loaded into the form an earlier pop opened; a form
+    being edited is left alone and the caller gets a new tab."""
+    numbers = [random_mobile() for _ in range(3)]
+    names = [f'{surname}{n[-4:]}' for surname, n in zip('赵钱孙', numbers)]
+    for name, number in zip(names, numbers):
+        create_customer(admin, name, number)
+    sao_login(page, server, 'agent', 'agent-demo')
+    tabs = 'Sao.Tab.tabs.length'
+    name_entry = page.locator('input[name=name]:visible')
+
+    pop_until_shown(page, admin, center, numbers[0])
+    assert name_entry.input_value() == names[0]
+    opened = page.evaluate(tabs)
+    pop_until_shown(page, admin, center, numbers[1])
+    assert name_entry.input_value() == names[1]
+    assert page.evaluate(tabs) == opened
+
+    name_entry.fill(names[1] + ' (edited)')
+    name_entry.press('Tab')
+    pop_until_shown(page, admin, center, numbers[2])
+    assert name_entry.input_value() == names[2]
+    assert page.evaluate(tabs) == opened + 1
+    assert error_dialogs(page) == []
+    assert page.errors == []
+
+
 def error_dialogs(page):
     "Texts of the server-error dialogs sao shows."
     return page.locator('.modal-dialog:visible .alert').all_inner_texts()

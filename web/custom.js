@@ -113,7 +113,32 @@
         }, 30000);
     }
 
+    // The customer form an earlier pop opened, if it is still open and not
+    // being edited, takes the next caller: building a new form costs the
+    // browser more than the whole way of the pop from the PBX to it.
+    function reuse(message) {
+        var tab = cc.pop_tab;
+        var screen = tab && tab.screen;
+        if (!message.res_id || !screen || !~Sao.Tab.tabs.indexOf(tab) ||
+                screen.model_name !== (message.model || 'party.party') ||
+                !screen.current_view ||
+                screen.current_view.view_type !== 'form' ||
+                screen.modified()) {
+            return null;
+        }
+        tab.show();
+        screen.load([message.res_id]);
+        screen.current_record = screen.group.get(message.res_id);
+        return screen.display().then(function() {
+            return tab;
+        });
+    }
+
     function open(message) {
+        var reused = reuse(message);
+        if (reused) {
+            return reused;
+        }
         var attributes = {
             'model': message.model || 'party.party',
             'context': {},
@@ -130,7 +155,11 @@
             attributes.context = {'cc_new_number': message.new_number};
             attributes.name = text('new');
         }
-        return Sao.Tab.create(attributes);
+        return Sao.Tab.create(attributes).then(function() {
+            if (message.res_id) {
+                cc.pop_tab = Sao.Tab.tabs.get_current();
+            }
+        });
     }
 
     // Resolve once the tab shows the record (or the list) with its data.
