@@ -665,7 +665,7 @@ class Ticket(Workflow, ModelSQL, ModelView):
             to_write.extend(([ticket], {
                         'resolve_date': now,
                         'resolution_minutes': (
-                            elapsed[ticket.id].total_seconds() / 60
+                            round(elapsed[ticket.id].total_seconds() / 60, 1)
                             if ticket.id in elapsed else None),
                         }))
         if to_write:

@@ -117,12 +117,18 @@ class CcTicketTestCase(Fixture, ModuleTestCase):
         self.assertIsNone(resolution.running_since)
         self.assertIsNone(resolution.next_deadline)
         self.assertEqual(ticket.sla_status, 'paused')
+        # Business time is never a whole number of tenths of a minute.
+        pool.get('cc.ticket.sla').write(
+            [resolution], {'elapsed': dt.timedelta(seconds=459.26)})
         Ticket.resume([ticket])
         resolution = pool.get('cc.ticket.sla')(resolution.id)
         self.assertIsNotNone(resolution.running_since)
         self.assertIsNotNone(resolution.next_deadline)
         Ticket.resolve([ticket])
         self.assertEqual(ticket.state, 'resolved')
+        self.assertAlmostEqual(ticket.resolution_minutes, 7.7, delta=0.2)
+        self.assertEqual(ticket.resolution_minutes,
+            round(ticket.resolution_minutes, 1))
         self.assertEqual(len(ticket.followups), 1)
         self.assertTrue(ticket.followups[0].due_date)
         self.assertEqual(
