@@ -71,3 +71,29 @@ def test_agent_looks_up_caller_and_opens_customer(
     playwright.expect(customer_name).to_be_visible()
     page.screenshot(path=output_dir / 'agent-caller-lookup-customer.png')
     assert errors == []
+
+
+
+# An agent's slow PC: sao then shows the lookup's result step well before
+# that step is done, and "Open" is pressed in between.
+CPU_SLOWDOWN = 20
+
+
+def test_open_pressed_while_lookup_loads(
+        browser, server, agent, customer):
+    page, errors = browser
+    name, number = customer
+    sao_login(page, server, 'agent', 'agent-demo')
+    open_menu(page, menu_name(agent, 'menu_cc'),
+        menu_name(agent, 'menu_caller_lookup'))
+    number_entry = page.locator('input[name=number]:visible')
+    number_entry.fill(f'0{number}')
+    page.context.new_cdp_session(page).send(
+        'Emulation.setCPUThrottlingRate', {'rate': CPU_SLOWDOWN})
+
+    number_entry.press('Enter')
+    expect_value(page.locator('input[name=party]:visible'), name, errors)
+    page.locator('button[type=submit]:visible').click()
+
+    expect_value(page.locator('input[name=name]:visible'), name, errors)
+    assert errors == []

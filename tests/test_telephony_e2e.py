@@ -54,10 +54,16 @@ def setup_center(database, ami_port, agi_port):
     with session.transaction(database) as pool:
         ModelData = pool.get('ir.model.data')
         Queue = pool.get('cc.queue')
-        # Opening hours without a single open slot: always night service.
+        # Open one minute on a weekday three days away (in any time zone):
+        # night service throughout the test. (A calendar without opening
+        # hours is the standard Monday-Friday 09:00-18:00 one.)
+        closed_weekday = (dt.date.today().weekday() + 3) % 7
         never_open, = pool.get('cc.calendar').create([{
-                    'name': "从不营业 (never open)",
-                    'chinese_holidays': False}])
+                    'name': "夜间专线 (night line)",
+                    'chinese_holidays': False,
+                    'lines': [('create', [{'weekday': str(closed_weekday),
+                                    'start_time': dt.time(3, 0),
+                                    'end_time': dt.time(3, 1)}])]}])
         general, night = Queue.create([
                 {'name': "综合咨询", 'code': 'general', 'strategy': 'linear',
                     'wrapup_seconds': 10},
@@ -101,12 +107,15 @@ def wait_for_port(port):
     testing.wait_until(accepts, TIMEOUT, message=f'port {port} listening')
 
 
-async def until(condition, message, timeout=TIMEOUT):
-    "Wait, without blocking the simulator, until condition() is true."
+async def until(condition, message, timeout=TIMEOUT, explain=None):
+    """Wait, without blocking the simulator, until condition() is true;
+    explain() tells what was reached instead."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f'{message}: not reached in {timeout} s')
+            reached = f'; reached: {explain()}' if explain else ''
+            raise AssertionError(
+                f'{message}: not reached in {timeout} s{reached}')
         await asyncio.sleep(0.05)
 
 
@@ -396,7 +405,9 @@ def test_scripted_day(center):
             for seconds, states in CHECKPOINTS:
                 await pbx.to(seconds, states)
             await until(lambda: ended_calls(center) == len(EXPECTED_CALLS),
-                'every call ended')
+                'every call ended', explain=lambda: center.query(
+                    'SELECT caller_number, state, routed_at, result '
+                    'FROM cc_call ORDER BY id'))
             return pbx
 
     pbx = asyncio.run(play())

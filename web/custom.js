@@ -291,6 +291,33 @@
         return result;
     };
 
+    // sao 8.0 shows a wizard's next view before that step is done (its
+    // records are still loading) and ignores a button pressed meanwhile:
+    // an agent pressing Enter on "Look Up", then at once on "Open", lost
+    // the second press. The press is replayed when the step is done.
+    var wizard_process = Sao.Wizard.prototype.process;
+    Sao.Wizard.prototype.process = function(state) {
+        var busy = this.__processing || this.__waiting_response;
+        var step = wizard_process.call(this, state);
+        if (!busy) {
+            this.cc_step = step;
+        }
+        return step;
+    };
+    var wizard_response = Sao.Wizard.prototype.response;
+    Sao.Wizard.prototype.response = function(definition) {
+        if (this.__processing && this.cc_step) {
+            var state = this.state;
+            this.cc_step.always(() => {
+                if (this.state === state) {
+                    wizard_response.call(this, definition);
+                }
+            });
+            return;
+        }
+        return wizard_response.call(this, definition);
+    };
+
     // Supervisor boards: reload the visible list every few seconds.
     window.setInterval(function() {
         if (document.visibilityState !== 'visible') {
