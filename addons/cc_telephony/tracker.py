@@ -32,6 +32,7 @@ RINGING_STATUSES = ('6', '7')
 CAUSE_CALL_REJECTED = '21'
 SEEN_KEYS_KEPT = 200_000
 STATE_VERSION = 1
+STATE_SEEN_KEPT = 5_000
 
 
 def event_time(event):
@@ -301,6 +302,11 @@ class Tracker:
         the next process to take over (see ``load_state``)."""
         state = {key: value for key, value in vars(self).items()
             if key not in self._SETTINGS}
+        # A successor only meets again the events of the last moments
+        # (a replayed buffer), and the whole set is megabytes to pickle and
+        # write every checkpoint: the newest keys are enough.
+        newest = list(itertools.islice(reversed(self._seen), STATE_SEEN_KEPT))
+        state['_seen'] = collections.OrderedDict.fromkeys(reversed(newest))
         data = pickle.dumps((STATE_VERSION, state),
             protocol=pickle.HIGHEST_PROTOCOL)
         temporary = f'{path}.tmp'

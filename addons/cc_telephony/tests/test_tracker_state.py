@@ -4,7 +4,7 @@ import os
 import pickle
 import tempfile
 
-from ..tracker import STATE_VERSION, Tracker
+from ..tracker import STATE_SEEN_KEPT, STATE_VERSION, Tracker
 from .test_tracker import ALICE, BOB, Recorder, call, login, simulate
 
 DAY = [login(ALICE), login(BOB, state_interface='PJSIP/1002'),
@@ -42,6 +42,27 @@ def test_take_over_mid_call_gives_the_same_facts():
     assert first.intervals + second.intervals == whole.intervals
     assert {c['uniqueid'] for c in second.calls} >= {
         c['uniqueid'] for c in whole.calls if c['end_time'] > before.now}
+
+
+def test_only_the_newest_event_keys_are_saved():
+    events, _, _ = simulate(DAY, until=400)
+    tracker = tracker_for(Recorder())
+    for event in events:
+        tracker.feed(event)
+    for n in range(STATE_SEEN_KEPT):
+        tracker.feed({'Event': 'DeviceStateChange', 'Device': f'PJSIP/{n}',
+                'Timestamp': events[-1]['Timestamp']})
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, 'bridge.state')
+        tracker.save_state(path)
+        after = tracker_for(Recorder())
+        assert after.load_state(path)
+    assert list(after._seen) == list(tracker._seen)[-STATE_SEEN_KEPT:]
+    # The simulated day's events are older than the kept keys.
+    assert after.feed(events[0])
+    assert not after.feed({'Event': 'DeviceStateChange',
+            'Device': f'PJSIP/{STATE_SEEN_KEPT - 1}',
+            'Timestamp': events[-1]['Timestamp']})
 
 
 def test_settings_come_from_the_new_process():
