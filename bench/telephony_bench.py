@@ -100,7 +100,9 @@ def write(name, payload):
 
 
 def machine():
-    return {'cpus': os.cpu_count(), 'python': sys.version.split()[0]}
+    "The machine, and how busy it was (1, 5, 15 min) when the run ended."
+    return {'cpus': os.cpu_count(), 'python': sys.version.split()[0],
+        'load_average': [round(load, 2) for load in os.getloadavg()]}
 
 
 def whole_seconds(plan):

@@ -9,6 +9,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     $PY bench/caller_lookup.py --sizes 20000 --lookups 500
     $PY bench/sla_pass.py --size 20000
     $PY bench/ticket_create.py --calls 50 --batch 200
+    $PY bench/bridge_checkpoint.py --quick
     for b in routing_decision event_ingest peak_500_agents; do
         $PY bench/$b.py --quick
     done
@@ -17,6 +18,7 @@ else
     $PY bench/sla_pass.py
     $PY bench/sla_pass.py --backend postgresql --size 1000000
     $PY bench/ticket_create.py
+    $PY bench/bridge_checkpoint.py
     for b in routing_decision event_ingest peak_500_agents; do
         $PY bench/$b.py
     done
