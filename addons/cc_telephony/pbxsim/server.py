@@ -58,7 +58,9 @@ class AMIServer:
                 for action in decoder.feed(data):
                     if not self._guarded(action, writer):
                         return
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Cancelled when the simulator stops; Python 3.11's asyncio
+            # logs a cancelled connection task as an error.
             pass
         finally:
             self.clients.discard(writer)
