@@ -180,6 +180,63 @@ def test_next_caller_takes_the_open_form(page, server, admin, agent,
     assert page.errors == []
 
 
+def wait_for_prepared_form(page):
+    "custom.js has built its customer form for the next pop; its tab id."
+    page.wait_for_function('''() => {
+        const spare = window.ccScreenPop.spare;
+        return spare && spare.tab.view_prm.state() === 'resolved';
+    }''')
+    return page.evaluate('window.ccScreenPop.spare.tab.id')
+
+
+def test_caller_goes_into_the_prepared_form(page, server, admin, agent,
+        center):
+    """A customer form built after login (and again after each pop that used
+    it) takes the caller; it is no tab of the user before that. Its other
+    notebook pages load their lists when opened."""
+    numbers = [random_mobile() for _ in range(2)]
+    names = [f'{surname}{n[-4:]}' for surname, n in zip('吴郑', numbers)]
+    email = f'cc{numbers[0]}@example.com'
+    admin('model.party.party.create', [{'name': name,
+                'contact_mechanisms': [('create', [
+                            {'type': 'mobile', 'value': number}]
+                        + ([{'type': 'email', 'value': email}]
+                            if number == numbers[0] else []))]}
+            for name, number in zip(names, numbers)], admin.context)
+    sao_login(page, server, 'agent', 'agent-demo')
+    name_entry = page.locator('input[name=name]:visible')
+
+    wait_for_prepared_form(page)
+    # Pops of earlier tests the bus replayed at login (younger than their
+    # expiry) opened tabs: closed, so that no open form takes the caller.
+    page.evaluate('Sao.Tab.tabs.close(false)')
+    prepared = wait_for_prepared_form(page)
+    assert page.evaluate('''(id) => Sao.Tab.tabs.every(t => t.id !== id)
+        && !jQuery('#nav-' + id).length''', prepared)
+    pop_until_shown(page, admin, center, numbers[0])
+    assert page.evaluate('Sao.Tab.tabs.get_current().id') == prepared
+    assert page.evaluate('Sao.Tab.tabs.length') == 1
+    assert name_entry.input_value() == names[0]
+    # The General page was not shown: its lists load when it is opened
+    # (and sao draws a list's rows once it is scrolled into view).
+    page.locator('#tabcontent a[role=tab]:visible',
+        has_text='基本情况').click()
+    page.locator('.form-one2many:visible', has_text='联系方式'
+        ).scroll_into_view_if_needed()
+    playwright.expect(page.locator('tr:visible', has_text=email)
+        ).to_have_count(1)
+
+    # The tab closed, the next caller gets a form prepared meanwhile.
+    page.evaluate('Sao.Tab.tabs.close_current()')
+    following = wait_for_prepared_form(page)
+    assert following != prepared
+    pop_until_shown(page, admin, center, numbers[1])
+    assert page.evaluate('Sao.Tab.tabs.get_current().id') == following
+    assert name_entry.input_value() == names[1]
+    assert error_dialogs(page) == []
+    assert page.errors == []
+
+
 def error_dialogs(page):
     "Texts of the server-error dialogs sao shows."
     return page.locator('.modal-dialog:visible .alert').all_inner_texts()

@@ -10,6 +10,8 @@
     var POLL_MS = 1000;
     var BOARD_RELOAD_MS = 5000;
     var BOARD_MODELS = ['cc.queue.board', 'cc.agent.board'];
+    var SPARE_MODEL = 'party.party';
+    var SPARE_DELAY_MS = 500;
     var TEXTS = {
         'zh_CN': {
             'call': '来电', 'ivr': 'IVR', 'wait': '排队等待',
@@ -28,6 +30,8 @@
         seen: new Set(),
         shown: {},  // call_id -> {received, claimed, opened, visible}
         timer: null,
+        prepare: true,  // keep a customer form ready (build_spare)
+        spare: null,  // {key, tab}
     };
 
     function text(key) {
@@ -126,19 +130,104 @@
                 screen.modified()) {
             return null;
         }
+        tab.attributes.res_id = message.res_id;
         tab.show();
-        screen.load([message.res_id]);
-        screen.current_record = screen.group.get(message.res_id);
-        return screen.display().then(function() {
+        return show_record(screen, message.res_id).then(function() {
+            return tab;
+        });
+    }
+
+    // Screen.load(ids) then current_record and display, as sao opens a
+    // record, but without first displaying the form empty: the record's
+    // read starts at once.
+    function show_record(screen, id) {
+        screen.group.load([id]);
+        if (screen.current_view) {
+            screen.current_view.reset();
+        }
+        screen.current_record = screen.group.get(id);
+        return screen.display(true);
+    }
+
+    // Otherwise the caller goes into a customer form built beforehand, after
+    // login and again once the browser is idle after each pop that used it
+    // (building the form, its notebook pages and their lists, takes longer
+    // than loading and showing a customer). It is the form sao builds for
+    // Sao.Tab.create({model: 'party.party', res_id: ...}), kept out of the
+    // tab list until a pop shows it; built for one session and language.
+    function spare_key() {
+        var session = Sao.Session.current_session;
+        return session && session.user_id ? [session.database,
+            session.user_id, session.session, Sao.i18n.getlang()].join(' ') :
+            null;
+    }
+
+    function build_spare() {
+        var key = spare_key();
+        if (!cc.prepare || !key || cc.mode === null ||
+                (cc.spare && cc.spare.key === key)) {
+            return;
+        }
+        var tab = new Sao.Tab.Form(SPARE_MODEL, {
+            'model': SPARE_MODEL,
+            'context': {},
+            'mode': ['form', 'tree'],
+            'res_id': [],
+        });
+        var index = Sao.Tab.tabs.indexOf(tab);
+        if (~index) {
+            Sao.Tab.tabs.splice(index, 1);
+        }
+        cc.spare = {'key': key, 'tab': tab};
+    }
+
+    function schedule_spare() {
+        window.clearTimeout(cc.spare_timer);
+        cc.spare_timer = window.setTimeout(function() {
+            if (window.requestIdleCallback) {
+                window.requestIdleCallback(build_spare, {'timeout': 2000});
+            } else {
+                build_spare();
+            }
+        }, SPARE_DELAY_MS);
+    }
+
+    function take_spare(message) {
+        var spare = cc.spare;
+        if (!cc.prepare || !message.res_id || !spare ||
+                spare.key !== spare_key() ||
+                (message.model || 'party.party') !== SPARE_MODEL) {
+            return null;
+        }
+        cc.spare = null;
+        var tab = spare.tab;
+        if (tab.view_prm.state() === 'rejected') {
+            return null;
+        }
+        return tab.view_prm.then(function() {
+            var screen = tab.screen;
+            tab.attributes.res_id = message.res_id;
+            Sao.Tab.tabs.push(tab);
+            // What Sao.Tab.Form does for a res_id, then Sao.Tab.create.
+            show_record(screen, message.res_id);
+            Sao.Tab.add(tab);
             return tab;
         });
     }
 
     function open(message) {
-        var reused = reuse(message);
-        if (reused) {
-            return reused;
+        var shown = reuse(message) || take_spare(message);
+        if (shown) {
+            return shown.then(function(tab) {
+                cc.pop_tab = tab;
+            }, function() {
+                return create(message);
+            });
         }
+        return create(message);
+    }
+
+    function create(message) {
         var attributes = {
             'model': message.model || 'party.party',
             'context': {},
@@ -174,8 +263,14 @@
                     'party.party')) {
                 var record = screen.current_record;
                 if (message.res_id) {
+                    // Loaded and displayed: the name entry shows it.
+                    var names = screen.current_view &&
+                        screen.current_view.widgets &&
+                        screen.current_view.widgets.name;
                     ready = record && record.id === message.res_id &&
-                        Object.keys(record._loaded).length > 1;
+                        Object.keys(record._loaded).length > 1 &&
+                        (!names || names[0].get_value() ===
+                            (record.field_get_client('name') || ''));
                 } else if (message.candidates) {
                     ready = screen.group && screen.group.length ===
                         message.candidates.length;
@@ -184,7 +279,7 @@
                 }
             }
             if (ready) {
-                prm.resolve();
+                prm.resolve(Date.now());
             } else if (Date.now() - started > 10000) {
                 prm.reject();
             } else {
@@ -213,15 +308,18 @@
             open(message).then(function() {
                 opened = Date.now();
                 return visible(message);
-            }).done(function() {
+            }).done(function(shown) {
                 cc.shown[message.call_id] = {
                     'received': received,
                     'claimed': claimed,
                     'opened': opened,
-                    'visible': Date.now(),
+                    'visible': shown,
                     'pop_id': message.pop_id,
                 };
                 jQuery('#cc-screen-pop').attr('data-shown', message.call_id);
+                if (!cc.spare) {
+                    schedule_spare();
+                }
             });
         });
     };
@@ -256,6 +354,7 @@
             if (mode === 'poll') {
                 poll();
             }
+            schedule_spare();
         }, function() {
             cc.mode = null;  // cc_telephony is not activated.
         });
@@ -287,6 +386,9 @@
         }
         if (session && session.user_id) {
             start(session.user_id);
+            if (cc.mode) {
+                schedule_spare();  // Preferences (language) changed.
+            }
         }
         return result;
     };
