@@ -31,13 +31,22 @@ sends its next request when the previous answer came): the decisions per
 second the router sustains and the latency when it is saturated. No PBX
 sends like this; it is the ceiling, not the goal.
 
-Variants: ``router`` (as shipped); ``array_answer`` (``--answer array``:
-the seven variables in one ARRAY() assignment, one AGI round trip instead
-of seven; the clients expand it as Asterisk does); ``writer_thread`` (decisions stored by
-a thread of the router instead of a child process); ``no_snapshot_cache``
-(--cache-seconds 0: queues, services and agent profiles read for every
-call); ``no_caller_index`` (the equality index on the normalised number
-dropped, restored afterwards). ``--quick``: 10^4 parties, short phases.
+Variants: ``router`` (as shipped: the variables in one ARRAY() assignment,
+one AGI round trip; the clients expand it as Asterisk does, pbxsim.agi);
+``variables_answer`` (``--answer variables``: one SET VARIABLE, one round
+trip, per variable); ``writer_thread`` (decisions stored by a thread of the
+router instead of a child process); ``no_snapshot_cache`` (--cache-seconds
+0: queues, services and agent profiles read for every call);
+``no_caller_index`` (the equality index on the normalised number dropped,
+restored afterwards). ``--quick``: 10^4 parties, short phases.
+
+Where the time goes: ``client_floor`` runs the same clients against a
+FastAGI server without a database (its own process, fastagi.py, a fixed
+answer of the same size): what the benchmark client, TCP and the FastAGI
+layer cost by themselves. Each open phase also reports the client's lag
+(how late after its planned arrival a call was actually sent). And
+``in_process`` times, without FastAGI, the router's one statement
+(lookup.call_reads) and its whole decision (Router.decide) per call.
 """
 import argparse
 import asyncio
@@ -66,6 +75,8 @@ OPEN = (('50_calls', 50, 150, 20), ('200_calls', 200, 150, 20),
     ('peak', None, 150, 20))
 # Closed-loop levels: requests always in flight, requests (full, quick).
 CLOSED = ((1, 500, 100), (50, 2000, 300), (200, 2000, 300))
+VARIANTS = ('router', 'variables_answer', 'client_floor', 'in_process',
+    'writer_thread', 'no_snapshot_cache', 'no_caller_index')
 
 
 class Channel:
@@ -112,22 +123,21 @@ def make_requests(numbers, count, rng, run_id):
     return Callers(numbers, rng, run_id).take(count)
 
 
-def set_variable(channel, name, value):
-    "As Asterisk does, an ARRAY(…) assignment included (--answer array)."
-    from trytond.modules.cc_telephony import fastagi
-    variables = fastagi.split_array(name, value)
-    channel.variables.update(variables or {name: value})
-
-
-async def timed_route(url, channel, started=None):
+async def timed_route(url, channel, started=None, lags=None):
     """Milliseconds from ``started`` (default: now) until the router
-    answered and closed; None: timed out."""
+    answered and closed; None: timed out. ``lags[uniqueid]`` gets how
+    late (ms) after ``started`` the call was actually sent."""
     from trytond.modules.cc_telephony.pbxsim import agi
+    sent = time.perf_counter()
     if started is None:
-        started = time.perf_counter()
+        started = sent
+    elif lags is not None:
+        lags[channel.uniqueid] = (sent - started) * 1000
     try:
-        await agi.route(url, channel, lambda name, value: set_variable(
-                channel, name, value), timeout=TIMEOUT)
+        # pbxsim.agi sets each variable of an ARRAY() assignment, as
+        # Asterisk does.
+        await agi.route(url, channel, channel.variables.__setitem__,
+            timeout=TIMEOUT)
     except asyncio.TimeoutError:
         return None
     elapsed = (time.perf_counter() - started) * 1000
@@ -162,7 +172,7 @@ def arrivals(rate, seconds, rng, burst=0):
     return sorted(times + burst_times), set(burst_times)
 
 
-async def open_load(url, channels, offsets):
+async def open_load(url, channels, offsets, lags):
     """Send each channel at its offset, whatever the earlier answers;
     time each from its planned start."""
     loop_start = time.perf_counter()
@@ -172,17 +182,17 @@ async def open_load(url, channels, offsets):
         delay = planned - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        return await timed_route(url, channel, started=planned)
+        return await timed_route(url, channel, started=planned, lags=lags)
     return await asyncio.gather(*(one(c, o)
             for c, o in zip(channels, offsets)))
 
 
 class RouterProcess:
-    def __init__(self, name, port, *options):
+    def __init__(self, name, port, *options, command=None):
         log_dir = bench.ROOT / 'var' / 'log'
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(log_dir / f'bench-router-{name}.log', 'ab')
-        self.process = subprocess.Popen([sys.executable, '-m',
+        self.process = subprocess.Popen(command or [sys.executable, '-m',
                 'trytond.modules.cc_telephony.router', '-d', name,
                 '--pbx', 'demo-sim', '--listen', f'127.0.0.1:{port}',
                 *options], stdout=self.log, stderr=subprocess.STDOUT)
@@ -235,10 +245,17 @@ def run_open(url, callers, phase, seconds, rng):
     burst = BURST if calls is None else 0
     offsets, bursts = arrivals(rate, seconds, rng, burst)
     channels = callers.take(len(offsets))
-    timings = asyncio.run(open_load(url, channels, offsets))
+    lags = {}
+    timings = asyncio.run(open_load(url, channels, offsets, lags))
     level = summary(timings, phase=name, calls_in_progress=calls,
         arrivals_per_s=round(rate, 3), seconds=seconds,
         load_average=round(os.getloadavg()[0], 2))
+    # How late the client sent each call, and each call timed from its
+    # actual sending: what the client's own lag hides or adds.
+    level['client_lag'] = bench.latency_summary(list(lags.values()))
+    level['from_sending'] = bench.latency_summary(
+        [t - lags[c.uniqueid] for t, c in zip(timings, channels)
+            if t is not None])
     if bursts:
         level['burst'] = summary(
             [t for t, o in zip(timings, offsets) if o in bursts],
@@ -247,7 +264,9 @@ def run_open(url, callers, phase, seconds, rng):
         f'p99 {level["p99_ms"]} ms max {level["max_ms"]} ms '
         f'({level["requests"]} calls, {level["timeouts"]} timeouts)'
         + (f'; burst of {len(bursts)}: p99 {level["burst"]["p99_ms"]} ms'
-            if bursts else ''), flush=True)
+            if bursts else '')
+        + f'; client lag p99 {level["client_lag"]["p99_ms"]} ms, from '
+        f'sending p99 {level["from_sending"]["p99_ms"]} ms', flush=True)
     return level
 
 
@@ -264,11 +283,12 @@ def run_closed(url, callers, concurrency, count):
 
 
 def run_variant(name, variant, callers, options, quick, rng,
-        phases=OPEN, closed=CLOSED, seconds=None):
+        phases=OPEN, closed=CLOSED, seconds=None, command=None):
     from ccsuite import testing
     port = testing.free_port()
     print(f'  {variant}', flush=True)
-    router = RouterProcess(name, port, *options)
+    router = RouterProcess(name, port, *options, command=command and [
+            *command, str(port)])
     url = f'agi://127.0.0.1:{port}/route'
     result = {'variant': variant, 'options': list(options), 'open': [],
         'closed': []}
@@ -284,6 +304,62 @@ def run_variant(name, variant, callers, options, quick, rng,
                     short if quick else full))
     finally:
         result['exit_code'] = router.stop()
+    return result
+
+
+# What a FastAGI server without a database answers (client_floor): the
+# router's variables, of the usual size.
+FIXED_ANSWER = {'CC_ACTION': 'queue', 'CC_QUEUE': 'general',
+    'CC_PRIORITY': '10', 'CC_AGENT': 'PJSIP/8002', 'CC_ANNOUNCE': '',
+    'CC_TARGET': '', 'CC_REASON': 'service,tier,vip,affinity'}
+
+
+def serve_fixed_answer(port):
+    "The client_floor server: FastAGI, one ARRAY() answer, no database."
+    from trytond.modules.cc_telephony import fastagi, router
+
+    async def handler(env, agi):
+        await agi.set_variables(FIXED_ANSWER, combined=True)
+
+    async def main():
+        server = await fastagi.serve(handler, '127.0.0.1', port)
+        async with server:
+            await server.serve_forever()
+    sys.setswitchinterval(router.SWITCH_INTERVAL)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    asyncio.run(main())
+
+
+def in_process(name, callers, count):
+    """Per call, without FastAGI: the router's one statement and its whole
+    decision (configuration cached as in the service)."""
+    from ccsuite import session
+    from trytond.modules.cc_telephony import router as module
+    with session.transaction(name, readonly=True):
+        pass
+    router = module.Router(name, pbx_code='demo-sim', cache_seconds=3600)
+    static = router.static()
+    reads, decisions = [], []
+    for channel in callers.take(count):
+        info = module.call_info({'agi_callerid': channel.caller_num,
+                'agi_extension': channel.exten,
+                'agi_uniqueid': channel.uniqueid})
+        now = module.utcnow()
+        started = time.perf_counter()
+        router.lookup.call_reads(info['caller_raw'],
+            static['caller_options'], static['tiers'], now,
+            now - dt.timedelta(days=static['policy'].affinity_days))
+        middle = time.perf_counter()
+        router.decide(info, now)
+        decisions.append((time.perf_counter() - middle) * 1000)
+        reads.append((middle - started) * 1000)
+    result = {'call_reads': bench.latency_summary(reads),
+        'decide': bench.latency_summary(decisions),
+        'load_average': round(os.getloadavg()[0], 2)}
+    print(f'  in process: call_reads p50 {result["call_reads"]["p50_ms"]} '
+        f'p99 {result["call_reads"]["p99_ms"]} ms; decide p50 '
+        f'{result["decide"]["p50_ms"]} p99 {result["decide"]["p99_ms"]} ms',
+        flush=True)
     return result
 
 
@@ -339,18 +415,25 @@ def run_backend(arguments):
     # Baselines: the peak, and the ceiling up to 50 in flight (200 in
     # flight would only time out).
     baseline_seconds = 20 if quick else 90
-    variants = [
-        run_variant(name, 'router', callers, [], quick, rng),
-        run_variant(name, 'array_answer', callers, ['--answer', 'array'],
-            quick, rng),
-        run_variant(name, 'writer_thread', callers, ['--writer', 'thread'],
-            quick, rng, peak, CLOSED[:2], baseline_seconds),
-        run_variant(name, 'no_snapshot_cache', callers,
-            ['--cache-seconds', '0'], quick, rng, peak, CLOSED[:2],
-            baseline_seconds),
+    wanted = set(arguments.variants.split(','))
+    plans = [
+        ('router', [], {}),
+        ('variables_answer', ['--answer', 'variables'], {}),
+        ('client_floor', [], {'command': [sys.executable, __file__,
+                    '--serve-fixed-answer'], 'seconds': baseline_seconds}),
+        ('writer_thread', ['--writer', 'thread'], {'phases': peak,
+                'closed': CLOSED[:2], 'seconds': baseline_seconds}),
+        ('no_snapshot_cache', ['--cache-seconds', '0'], {'phases': peak,
+                'closed': CLOSED[:2], 'seconds': baseline_seconds}),
         ]
+    variants = [run_variant(name, variant, callers, options, quick, rng,
+            **keywords) for variant, options, keywords in plans
+        if variant in wanted]
+    extra = {}
+    if 'in_process' in wanted:
+        extra['in_process'] = in_process(name, callers, 200 if quick else 1000)
     indexes = caller_indexes(name)
-    if indexes:
+    if indexes and 'no_caller_index' in wanted:
         set_caller_index(name, indexes, present=False)
         try:
             variants.append(run_variant(name, 'no_caller_index', callers,
@@ -358,11 +441,13 @@ def run_backend(arguments):
                     20 if quick else 60))
         finally:
             set_caller_index(name, indexes, present=True)
-    shipped = variants[0]
-    shipped_peak = next(p for p in shipped['open'] if p['phase'] == 'peak')
-    shipped_50 = next(c for c in shipped['closed'] if c['in_flight'] == 50)
     ratios = {}
-    for variant in variants[1:]:
+    shipped = variants[0] if variants else {}
+    for variant in variants[1:] if shipped.get('variant') == 'router' else []:
+        shipped_peak = next(p for p in shipped['open']
+            if p['phase'] == 'peak')
+        shipped_50 = next(c for c in shipped['closed']
+            if c['in_flight'] == 50)
         peak_level = next(p for p in variant['open'] if p['phase'] == 'peak')
         closed_50 = next(c for c in variant['closed']
             if c['in_flight'] == 50)
@@ -374,7 +459,7 @@ def run_backend(arguments):
             }
     result = {'backend': arguments.backend, 'parties': arguments.parties,
         'numbers': len(numbers), 'caller_indexes': [n for n, _ in indexes],
-        'variants': variants,
+        'variants': variants, **extra,
         'baseline_over_router': ratios}
     if not arguments.keep:
         from ccsuite import database
@@ -391,6 +476,13 @@ def parse_arguments(argv=None):
     parser.add_argument('--backends', default='postgresql,sqlite')
     parser.add_argument('--keep', action='store_true',
         help='keep the database for the next run, and reuse it')
+    parser.add_argument('--variants', default=','.join(VARIANTS),
+        help='comma-separated variants to run (default: all)')
+    parser.add_argument('--serve-fixed-answer', type=int, metavar='PORT',
+        help=argparse.SUPPRESS)
+    parser.add_argument('--results-name', default=None,
+        help='name of the results file (default: routing_decision, '
+        '_quick with --quick)')
     parser.add_argument('--backend', help=argparse.SUPPRESS)
     parser.add_argument('--output', help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
@@ -399,12 +491,16 @@ def parse_arguments(argv=None):
     return arguments
 
 
+def results_name(arguments):
+    return arguments.results_name or (
+        'routing_decision' + ('_quick' if arguments.quick else ''))
+
+
 def kept_results(arguments, results):
     """Results of the other backends from the previous run at the same
     size, so that the backends can be measured one at a time."""
     import json
-    path = bench.RESULTS / ('routing_decision'
-        + ('_quick' if arguments.quick else '') + '.json')
+    path = bench.RESULTS / (results_name(arguments) + '.json')
     if not path.exists():
         return []
     done = {r['backend'] for r in results}
@@ -417,6 +513,9 @@ def kept_results(arguments, results):
 def main(argv=None):
     import json
     arguments = parse_arguments(argv)
+    if arguments.serve_fixed_answer:
+        serve_fixed_answer(arguments.serve_fixed_answer)
+        return
     if arguments.backend:
         Path(arguments.output).write_text(json.dumps(
                 run_backend(arguments), default=str))
@@ -424,10 +523,11 @@ def main(argv=None):
     argv = ['--parties', str(arguments.parties)]
     argv += ['--quick'] if arguments.quick else []
     argv += ['--keep'] if arguments.keep else []
+    argv += ['--variants', arguments.variants]
     results = bench.per_backend(__file__, arguments.backends.split(','),
         argv)
     results = kept_results(arguments, results) + results
-    bench.write('routing_decision' + ('_quick' if arguments.quick else ''), {
+    bench.write(results_name(arguments), {
             'benchmark': 'routing_decision',
             'goal': f'p99 <= {GOAL_MS} ms at 50 and 200 concurrent calls, '
             '10^6 parties',

@@ -123,7 +123,8 @@ class Center:
     """A cloned database with the test's center, the router and the bridge
     as processes, and a simulator served on the PBX's AMI port."""
 
-    def __init__(self, template, output_dir, name):
+    def __init__(self, template, output_dir, name, answer='array'):
+        self.answer = answer
         self.database = template.clone(
             testing.unique_database_name(f'cc_tel_{name}'))
         self.output_dir = output_dir
@@ -156,7 +157,8 @@ class Center:
         self._start('router', [sys.executable, '-m',
                 'trytond.modules.cc_telephony.router',
                 '-d', self.database.name, '--pbx', PBX_CODE,
-                '--listen', f'127.0.0.1:{self.agi_port}'])
+                '--listen', f'127.0.0.1:{self.agi_port}',
+                '--answer', self.answer])
 
     def start_bridge(self):
         self._start('bridge', [sys.executable, '-m',
@@ -273,7 +275,10 @@ def logout(when, *agents):
 
 @pytest.fixture
 def center(template_database, output_dir, request):
-    center = Center(template_database, output_dir, request.node.name[5:20])
+    # Parametrised with indirect=True: the router's --answer.
+    answer = getattr(request, 'param', 'array')
+    center = Center(template_database, output_dir,
+        f'{request.node.originalname[5:17]}_{answer[:3]}', answer)
     yield center
     codes = center.close()
     # Services stop cleanly on SIGTERM (the bridge writes what it holds).
@@ -399,6 +404,7 @@ def ended_calls(center):
         " AND routed_at IS NOT NULL")[0][0]
 
 
+@pytest.mark.parametrize('center', ['array', 'variables'], indirect=True)
 def test_scripted_day(center):
     async def play():
         async with Pbx(center, DAY, start_time()) as pbx:

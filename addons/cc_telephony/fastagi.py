@@ -27,30 +27,43 @@ class AGIHangup(AGIError):
 
 
 def quote_arg(value):
-    """Quote one command argument the way Asterisk's parser unquotes it.
+    """Quote one command argument the way Asterisk's parser unquotes it
+    (res_agi.c ``parse_args``: inside quotes a space is kept, a backslash
+    keeps the next character, so ``\\`` and ``\"`` are escaped).
 
     A line break would end the command early and let the rest be read as
-    another command, so it is refused.
+    another command, and a NUL ends the C string there, so both are
+    refused.
     """
     text = str(value)
-    if '\n' in text or '\r' in text:
-        raise ValueError('line break in AGI argument')
+    if '\n' in text or '\r' in text or '\0' in text:
+        raise ValueError('line break or NUL in AGI argument')
     return '"' + text.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
 
-# What Asterisk's argument parser (ast_app_separate_args) interprets in a
-# function's value: the separator, quotes, backslash, brackets.
+# What Asterisk's argument parser (main/app.c __ast_app_separate_args, with
+# remove_chars) interprets in ARRAY()'s value: the separator, quotes,
+# backslash, brackets. Each is sent behind a backslash, which it removes.
 ARRAY_SPECIAL = frozenset('\\",()[]')
+# func_strings.c array() declares AST_APP_ARG(var)[100]: the separator
+# splits 99 fields, the 100th would get the rest unparsed.
+ARRAY_FIELDS_MAX = 99
+# res_agi.c reads a command with fgets into char buf[AGI_BUF_LEN] (2048):
+# 2,047 bytes with the line feed; the rest of a longer line is read as the
+# next command.
+LINE_BYTES_MAX = 2047
 VARIABLE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*$')
 
 
 def array_assignment(variables):
     """(name, value) of one ``SET VARIABLE`` that sets all ``variables``
-    through Asterisk's ``ARRAY()`` function (func_strings.c): the value's
-    comma-separated fields go to the names in order. Special characters in
-    a value are escaped with a backslash, which Asterisk removes; a comma
-    of ``CC_REASON`` thus stays inside its field."""
+    through Asterisk's ``ARRAY()`` function (func_strings.c ``array``): the
+    value's comma-separated fields go to the names in order. Special
+    characters in a value are escaped with a backslash, which Asterisk
+    removes; a comma of ``CC_REASON`` thus stays inside its field."""
     names = list(variables)
+    if not 0 < len(names) <= ARRAY_FIELDS_MAX:
+        raise ValueError(f'ARRAY() sets 1 to {ARRAY_FIELDS_MAX} variables')
     for name in names:
         if not VARIABLE_NAME.match(name):
             raise ValueError(f'not a channel variable name: {name!r}')
@@ -59,69 +72,14 @@ def array_assignment(variables):
     return f'ARRAY({",".join(names)})', ','.join(fields)
 
 
-def split_array(name, value):
-    """The variables an ``ARRAY(…)`` assignment sets, parsed as Asterisk
-    does (a backslash keeps the next character, quotes are removed, commas
-    inside quotes or brackets do not separate); missing fields set ''.
-    None when ``name`` is not an ARRAY() call. For the PBX simulator and
-    the tests."""
-    if not (name.startswith('ARRAY(') and name.endswith(')')):
-        return None
-    names = name[len('ARRAY('):-1].split(',')
-    fields, field = [], []
-    paren = bracket = 0
-    quoted = escaped = False
-    for char in value:
-        if escaped:
-            field.append(char)
-            escaped = False
-        elif char == '\\':
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == ',' and not (quoted or paren or bracket):
-            fields.append(''.join(field))
-            field = []
-        else:
-            if char == '(':
-                paren += 1
-            elif char == ')' and paren:
-                paren -= 1
-            elif char == '[':
-                bracket += 1
-            elif char == ']' and bracket:
-                bracket -= 1
-            field.append(char)
-    fields.append(''.join(field))
-    return {n: fields[i] if i < len(fields) else ''
-        for i, n in enumerate(names)}
-
-
-def split_command(line):
-    """Split a command line into words, honouring quotes and backslashes.
-
-    This mirrors Asterisk's ``parse_args``; the PBX simulator uses it to
-    read what the router sends.
-    """
-    words, word, quoted, escaped, started = [], [], False, False, False
-    for char in line:
-        if escaped:
-            word.append(char)
-            escaped = False
-        elif char == '\\':
-            escaped = started = True
-        elif char == '"':
-            quoted, started = not quoted, True
-        elif char.isspace() and not quoted:
-            if started:
-                words.append(''.join(word))
-            word, started = [], False
-        else:
-            word.append(char)
-            started = True
-    if started:
-        words.append(''.join(word))
-    return words
+def command_line(*words):
+    """The bytes of one AGI command; ValueError when Asterisk would not
+    read it whole (over LINE_BYTES_MAX)."""
+    line = (' '.join(words) + '\n').encode('utf-8')
+    if len(line) > LINE_BYTES_MAX:
+        raise ValueError(f'AGI command of {len(line)} bytes, over '
+            f'{LINE_BYTES_MAX}')
+    return line
 
 
 def parse_reply(line):
@@ -181,9 +139,12 @@ class AGIChannel:
 
     async def command(self, *words):
         "Send one command; return (result, data) of its 200 reply."
+        return await self._send(command_line(*words))
+
+    async def _send(self, line):
         if self.hung_up:
             raise AGIHangup('channel already hung up')
-        self.writer.write((' '.join(words) + '\n').encode('utf-8'))
+        self.writer.write(line)
         await self.writer.drain()
         return parse_reply(await self._reply_line())
 
@@ -220,10 +181,18 @@ class AGIChannel:
         """Set channel variables: one ``SET VARIABLE`` each, or with
         ``combined`` one for all (``array_assignment``). Each command is a
         round trip: Asterisk reads the next one only after answering, and
-        one sent ahead can wait in its input buffer."""
+        one sent ahead can wait in its input buffer. A combined command
+        Asterisk could not read whole (too long, too many fields) is sent
+        as one command per variable instead."""
         if combined:
-            await self.set_variable(*array_assignment(variables))
-            return
+            try:
+                line = command_line('SET VARIABLE',
+                    *map(quote_arg, array_assignment(variables)))
+            except ValueError as error:
+                logger.info('one command per variable: %s', error)
+            else:
+                await self._send(line)
+                return
         for name, value in variables.items():
             await self.set_variable(name, value)
 

@@ -316,9 +316,9 @@ def write_process(config_file, database, user, pbx_code, cache_seconds,
     router._write_loop(decisions, alive=parent.is_alive if parent else None)
 
 
-async def handle(router, executor, env, agi, combined=False):
+async def handle(router, executor, env, agi, combined=True):
     """FastAGI handler: decide, answer with channel variables (``combined``:
-    in one ARRAY() command), then record."""
+    in one ARRAY() command, else one command each), then record."""
     info = call_info(env)
     now = utcnow()
     loop = asyncio.get_running_loop()
@@ -353,11 +353,12 @@ def parse_arguments(argv=None):
         default='process',
         help='store decisions from a child process (default: it keeps the '
         'ORM off the deciding process) or from a thread')
-    parser.add_argument('--answer', choices=['variables', 'array'],
-        default='variables',
-        help='answer with one SET VARIABLE per variable (default) or one '
-        'ARRAY() assignment for all: one round trip instead of seven; the '
-        'PBX simulator does not understand it yet')
+    parser.add_argument('--answer', choices=['array', 'variables'],
+        default='array',
+        help='answer with one ARRAY() assignment for all the variables '
+        '(default: one AGI round trip instead of seven or eight), or with '
+        'one SET VARIABLE per variable (for a PBX without func_strings\' '
+        'ARRAY(), or a dialplan that wants each VarSet on its own command)')
     return parser.parse_args(argv)
 
 
@@ -376,7 +377,7 @@ def listen_address(router, listen):
 
 
 async def serve(router, host, port, threads, writer='thread',
-        config_file=None, answer='variables'):
+        config_file=None, answer='array'):
     executor = concurrent.futures.ThreadPoolExecutor(
         threads, thread_name_prefix='cc-router')
     router.start_writer(process=writer == 'process', config_file=config_file)

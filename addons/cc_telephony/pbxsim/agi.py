@@ -2,16 +2,150 @@
 
 Sends the channel's ``agi_*`` environment, then answers each command the
 router sends until it closes the connection.
+
+The parsing is Asterisk's, ported from its C source rather than shared with
+the router's encoder (fastagi.py), so that tests of the router against the
+simulator are not circular: ``parse_args`` (res/res_agi.c), ``SET
+VARIABLE`` (res_agi.c ``handle_setvariable`` → main/pbx_variables.c
+``pbx_builtin_setvar_helper`` → main/pbx_functions.c ``ast_func_write``,
+``func_args``) and ``ARRAY()`` (funcs/func_strings.c ``array`` over main/app.c
+``__ast_app_separate_args``).
 """
 import asyncio
 import logging
 from urllib.parse import urlparse
 
-from ..fastagi import split_command
-
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
+# res_agi.c: char buf[AGI_BUF_LEN] read with fgets, at most 2,047 bytes a
+# command; MAX_ARGS words.
+AGI_BUF_LEN = 2048
+MAX_ARGS = 128
+# func_strings.c array(): AST_APP_ARG(var)[100] and AST_APP_ARG(val)[100].
+ARRAY_ARGS = 100
+
+
+def parse_args(line):
+    """The words of a command line, as res_agi.c ``parse_args`` splits it:
+    only space and tab separate; double quotes group (and, opening after
+    whitespace, start a word, even an empty one); a backslash makes the next
+    character literal and is dropped; a backslash at the end is dropped."""
+    words, word = [], None
+    quoted = escaped = False
+    for char in line:
+        if char == '"' and not escaped:
+            quoted = not quoted
+            if quoted and word is None:
+                word = []
+            continue
+        if char in ' \t' and not quoted and not escaped:
+            if word is not None:
+                words.append(''.join(word))
+            word = None
+            continue
+        if char == '\\' and not escaped:
+            escaped = True
+            continue
+        # "normal:" in the C source
+        if word is None:
+            if len(words) >= MAX_ARGS - 1:
+                # "Too many arguments, truncating": the character is lost.
+                continue
+            word = []
+        word.append(char)
+        escaped = False
+    if word is not None:
+        words.append(''.join(word))
+    return words
+
+
+def separate_args(text, delim=',', limit=ARRAY_ARGS):
+    """Fields of ``text`` as main/app.c ``__ast_app_separate_args`` (with
+    ``remove_chars``, what AST_STANDARD_APP_ARGS uses) splits them, ported
+    line by line on a C-like buffer: the delimiter separates only outside
+    quotes, parentheses and brackets (which are counted even inside
+    quotes); quotes are removed; a backslash is removed and the character
+    after it kept without being interpreted. An empty text has no field; a
+    delimiter at the end adds an empty one. Past ``limit - 1`` fields the
+    rest is the last field, unparsed."""
+    buf = list(text) + ['\0', '\0']
+    starts = []
+    paren = bracket = quote = 0
+    scan, wasdelim = 0, None
+
+    def memmove_left(at):
+        # memmove(scan, scan + 1, strlen(scan)): the terminator stays.
+        del buf[at]
+        buf.append('\0')
+
+    while buf[scan] != '\0' and len(starts) < limit - 1:
+        starts.append(scan)
+        while buf[scan] != '\0':
+            char = buf[scan]
+            if char == '(':
+                paren += 1
+            elif char == ')':
+                if paren:
+                    paren -= 1
+            elif char == '[':
+                bracket += 1
+            elif char == ']':
+                if bracket:
+                    bracket -= 1
+            elif char == '"' and delim != '"':
+                quote = 0 if quote else 1
+                memmove_left(scan)
+                scan -= 1
+            elif char == '\\':
+                # "Literal character, don't parse": scan++ skips it.
+                memmove_left(scan)
+            elif char == delim and not paren and not quote and not bracket:
+                wasdelim = scan
+                buf[scan] = '\0'
+                scan += 1
+                break
+            scan += 1
+    # "If the last character in the original string was the delimiter,
+    # then there is one additional argument."
+    if buf[scan] != '\0' or (scan > 0 and scan - 1 == wasdelim):
+        starts.append(scan)
+    return [''.join(buf[start:buf.index('\0', start)]) for start in starts]
+
+
+def func_args(function):
+    """(name, arguments) of ``NAME(args)`` as main/pbx_functions.c
+    ``func_args`` cuts it: from the first '(' to the last ')'."""
+    name, paren, args = function.partition('(')
+    if not paren:
+        return name, None
+    if ')' in args:
+        args = args[:args.rindex(')')]
+    return name, args
+
+
+def array(names, value, setvar):
+    """func_strings.c ``array``: the names and the values are both split
+    by AST_STANDARD_APP_ARGS; each name gets its value in order, names
+    without a value get ''; values without a name are ignored."""
+    values = separate_args(value)
+    for i, name in enumerate(separate_args(names)):
+        setvar(name, values[i] if i < len(values) else '')
+
+
+def setvar_helper(name, value, setvar):
+    """main/pbx_variables.c ``pbx_builtin_setvar_helper``: a name ending in
+    ')' is a function written with ``ast_func_write``; the simulator knows
+    ARRAY, as registered (case-sensitive, like
+    ``ast_custom_function_find``). Others are logged, as Asterisk does."""
+    if not name.endswith(')'):
+        setvar(name, value)
+        return
+    function, args = func_args(name)
+    if function == 'ARRAY' and args is not None:
+        array(args, value, lambda n, v: setvar_helper(n, v, setvar))
+    else:
+        logger.error('Function %s not registered', function)
 
 
 def environment(url, channel):
@@ -34,8 +168,11 @@ def environment(url, channel):
 def reply(words, channel, on_set):
     "Asterisk's answer line to one command."
     command = ' '.join(words[:2]).upper()
-    if command == 'SET VARIABLE' and len(words) == 4:
-        on_set(words[2], words[3])
+    if command == 'SET VARIABLE' and len(words) >= 3:
+        # handle_setvariable: "if (argv[3]) pbx_builtin_setvar_helper";
+        # answers 200 result=1 either way.
+        if len(words) > 3:
+            setvar_helper(words[2], words[3], on_set)
         return '200 result=1'
     if command == 'GET VARIABLE' and len(words) == 3:
         value = channel.variables.get(words[2])
@@ -48,11 +185,13 @@ def reply(words, channel, on_set):
     return '510 Invalid or unknown command'
 
 
-async def route(url, channel, on_set, timeout=TIMEOUT):
+async def route(url, channel, on_set, timeout=TIMEOUT, on_command=None):
     """Run one AGI conversation for ``channel``.
 
-    ``on_set(name, value)`` is called for each SET VARIABLE, as Asterisk
-    sets the channel variable (and emits VarSet) there.
+    ``on_set(name, value)`` is called for each channel variable a SET
+    VARIABLE sets (each of an ARRAY() assignment), as Asterisk sets it (and
+    emits VarSet) there. ``on_command(words)``, if given, sees each command
+    as Asterisk parsed it.
     """
     parsed = urlparse(url)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(
@@ -63,9 +202,16 @@ async def route(url, channel, on_set, timeout=TIMEOUT):
             raw = await asyncio.wait_for(reader.readline(), timeout)
             if not raw:
                 return
-            line = raw.decode('utf-8', 'replace').strip()
-            answer = reply(split_command(line), channel, on_set)
-            writer.write((answer + '\n').encode('utf-8'))
+            # fgets reads at most AGI_BUF_LEN - 1 bytes: the rest of a
+            # longer line is the next command. Only the line feed is cut.
+            for start in range(0, len(raw), AGI_BUF_LEN - 1):
+                chunk = raw[start:start + AGI_BUF_LEN - 1]
+                words = parse_args(chunk.decode('utf-8', 'replace')
+                    .removesuffix('\n'))
+                if on_command:
+                    on_command(words)
+                answer = reply(words, channel, on_set)
+                writer.write((answer + '\n').encode('utf-8'))
             await writer.drain()
     finally:
         writer.close()

@@ -3,6 +3,7 @@ import asyncio
 import logging
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from .. import fastagi
 from ..pbxsim import agi as asterisk_side
@@ -32,41 +33,115 @@ async def raw_request(url, payload):
     return data
 
 
+# Values a router answer may carry, and some it should survive.
+AWKWARD = ['', 'service,vip', 'say "hi"', 'back\\slash', 'ends with \\',
+    'menu(1', 'f(1,2)', ')(', '[x', 'a]b,[c', '"', '""', ',', ',,',
+    ' leading and trailing ', 'tab\there', '张三,李四（VIP）', '全角\u3000空格',
+    '\\"', 'ARRAY(A,B)', '${CC_QUEUE}', 'a;b|c']
+
+
 def test_quoting_round_trip():
-    words = ['SET', 'VARIABLE', fastagi.quote_arg('CC_NOTE'),
-        fastagi.quote_arg('say "hi" \\ 你好')]
-    assert fastagi.split_command(' '.join(words)) == [
-        'SET', 'VARIABLE', 'CC_NOTE', 'say "hi" \\ 你好']
-    assert fastagi.split_command('GET VARIABLE ""') == [
-        'GET', 'VARIABLE', '']
-    with pytest.raises(ValueError):
-        fastagi.quote_arg('evil\nHANGUP')
+    "quote_arg then res_agi.c parse_args give the value back"
+    for value in AWKWARD:
+        words = ['SET', 'VARIABLE', fastagi.quote_arg('CC_NOTE'),
+            fastagi.quote_arg(value)]
+        assert asterisk_side.parse_args(' '.join(words)) == [
+            'SET', 'VARIABLE', 'CC_NOTE', value], value
+    for bad in ['evil\nHANGUP', 'cr\r', 'nul\0']:
+        with pytest.raises(ValueError):
+            fastagi.quote_arg(bad)
+
+
+def test_parse_args_as_res_agi():
+    "The simulator splits a command line as res_agi.c parse_args does"
+    parse = asterisk_side.parse_args
+    assert parse('GET VARIABLE ""') == ['GET', 'VARIABLE', '']
+    # Only space and tab separate, and runs of them count once.
+    assert parse('a \t b\u3000c') == ['a', 'b\u3000c']
+    # A backslash keeps the next character (a space, a quote) and goes.
+    assert parse('x a\\ b \\"q\\" \\\\') == ['x', 'a b', '"q"', '\\']
+    # Quotes group inside a word; a trailing backslash is dropped.
+    assert parse('"a b"c d"e f" g\\') == ['a bc', 'de f', 'g']
+    # A lone backslash starts no word.
+    assert parse('a \\') == ['a']
+    # MAX_ARGS: 127 words, the rest dropped.
+    assert len(parse(' '.join(['w'] * 200))) == asterisk_side.MAX_ARGS - 1
+
+
+def test_separate_args_as_asterisk():
+    "main/app.c __ast_app_separate_args, as ARRAY() uses it"
+    split = asterisk_side.separate_args
+    assert split('"x,y",f(1,2),[3,4]') == ['x,y', 'f(1,2)', '[3,4]']
+    assert split('a\\,b,c\\\\') == ['a,b', 'c\\']
+    # Parentheses count even inside quotes; unbalanced ')' and ']' do not.
+    assert split('"a(b",c') == ['a(b,c']
+    assert split('a),b],c') == ['a)', 'b]', 'c']
+    # No field in an empty text; an empty one after a final comma.
+    assert split('') == []
+    assert split('a,') == ['a', '']
+    assert split(',') == ['', '']
+    # No whitespace is trimmed.
+    assert split(' a , b ') == [' a ', ' b ']
+    # 99 fields are split; the 100th keeps the rest, unparsed.
+    fields = split(','.join(['x'] * 99 + ['\\,y', 'z']))
+    assert len(fields) == 100 and fields[-1] == '\\,y,z'
+
+
+def test_array_as_asterisk():
+    "func_strings.c array(): missing values are '', extra ones ignored"
+    def array(name, value):
+        variables = {}
+        asterisk_side.setvar_helper(name, value, variables.__setitem__)
+        return variables
+
+    assert array('ARRAY(A,B,C)', 'x') == {'A': 'x', 'B': '', 'C': ''}
+    assert array('ARRAY(A,B,C)', '') == {'A': '', 'B': '', 'C': ''}
+    assert array('ARRAY(A,B)', '1,2,3') == {'A': '1', 'B': '2'}
+    assert array('ARRAY(A, B)', '1,2') == {'A': '1', ' B': '2'}
+    assert array('CC_QUEUE', 'a,b') == {'CC_QUEUE': 'a,b'}
+
+
+def test_unknown_functions_set_nothing(caplog):
+    "Function names are case-sensitive; an unknown one is logged"
+    variables = {}
+    with caplog.at_level(logging.ERROR):
+        for name in ['array(A,B)', 'NOSUCH(A)']:
+            asterisk_side.setvar_helper(name, '1,2', variables.__setitem__)
+    assert variables == {}
+    assert 'Function array not registered' in caplog.text
+
+
+def sent_and_set(variables):
+    """What Asterisk sets from the router's ARRAY() answer: the command line
+    as res_agi.c parses it, then SET VARIABLE as Asterisk runs it."""
+    name, value = fastagi.array_assignment(variables)
+    words = asterisk_side.parse_args(fastagi.command_line('SET VARIABLE',
+            fastagi.quote_arg(name), fastagi.quote_arg(value))
+        .decode('utf-8').removesuffix('\n'))
+    result = {}
+    assert asterisk_side.reply(words, None, result.__setitem__) == (
+        '200 result=1')
+    return result
 
 
 def test_array_assignment_round_trip():
-    "One ARRAY() assignment carries every value, commas and quotes too"
-    variables = {'CC_ACTION': 'queue', 'CC_QUEUE': 'general',
-        'CC_AGENT': 'PJSIP/8002', 'CC_ANNOUNCE': '',
-        'CC_TARGET': 'menu(1) [x] "y" \\ z', 'CC_REASON': 'service,vip',
-        'CC_NOTE': '你好'}
+    "One ARRAY() assignment carries every value, awkward ones too"
+    variables = {f'CC_V{i}': value for i, value in enumerate(AWKWARD)}
     name, value = fastagi.array_assignment(variables)
-    assert name == ('ARRAY(CC_ACTION,CC_QUEUE,CC_AGENT,CC_ANNOUNCE,'
-        'CC_TARGET,CC_REASON,CC_NOTE)')
-    # The AGI command line, as Asterisk splits it, then as ARRAY() does.
-    line = ' '.join(['SET', 'VARIABLE', fastagi.quote_arg(name),
-            fastagi.quote_arg(value)])
-    _, _, sent_name, sent_value = fastagi.split_command(line)
-    assert fastagi.split_array(sent_name, sent_value) == variables
-    with pytest.raises(ValueError):
-        fastagi.array_assignment({'CC_X,CC_Y': '1'})
+    assert name == f'ARRAY({",".join(variables)})'
+    assert sent_and_set(variables) == variables
+    for bad in [{'CC_X,CC_Y': '1'}, {'CC_X)': '1'}, {}, {
+            f'V{i}': '' for i in range(fastagi.ARRAY_FIELDS_MAX + 1)}]:
+        with pytest.raises(ValueError):
+            fastagi.array_assignment(bad)
 
 
-def test_split_array_as_asterisk():
-    "Quotes group, brackets and parentheses protect commas, fields default"
-    assert fastagi.split_array('ARRAY(A,B,C,D)',
-        '"x,y",f(1,2),[3,4]') == {
-        'A': 'x,y', 'B': 'f(1,2)', 'C': '[3,4]', 'D': ''}
-    assert fastagi.split_array('CC_QUEUE', 'sales') is None
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.from_regex(fastagi.VARIABLE_NAME, fullmatch=True),
+        st.text(st.characters(blacklist_characters='\n\r\0',
+                blacklist_categories=['Cs'])), min_size=1, max_size=10))
+def test_array_assignment_round_trip_any_value(variables):
+    assert sent_and_set(variables) == variables
 
 
 def test_parse_reply():
@@ -108,27 +183,60 @@ def test_route_sets_and_reads_variables():
     assert (seen['lang'], seen['missing'], seen['exec']) == ('zh', None, 0)
 
 
+def converse(variables, combined):
+    "(commands Asterisk received, variables it set) for one answer."
+    commands, result = [], {}
+
+    async def handler(env, agi):
+        await agi.set_variables(variables, combined=combined)
+
+    async def scenario():
+        server, url = await start(handler)
+        await asterisk_side.route(url, channel(), result.__setitem__,
+            on_command=commands.append)
+        server.close()
+    asyncio.run(scenario())
+    return commands, result
+
+
 def test_set_variables_combined_or_one_by_one():
     "Both answers leave the channel with the same variables"
     variables = {'CC_ACTION': 'queue', 'CC_REASON': 'service,vip',
-        'CC_TARGET': ''}
-    for combined in [False, True]:
-        commands, result = [], {}
+        'CC_TARGET': '', 'CC_NOTE': '客户说 "你好", (VIP)'}
+    commands, result = converse(variables, combined=False)
+    assert result == variables
+    assert [words[2] for words in commands] == list(variables)
+    commands, result = converse(variables, combined=True)
+    assert result == variables
+    assert [words[2] for words in commands] == [
+        'ARRAY(CC_ACTION,CC_REASON,CC_TARGET,CC_NOTE)']
 
-        async def handler(env, agi, combined=combined):
-            await agi.set_variables(variables, combined=combined)
 
-        def on_set(name, value):
-            commands.append(name)
-            result.update(fastagi.split_array(name, value) or {name: value})
+def test_answer_too_long_for_one_line():
+    """Asterisk reads 2,047 bytes a command line and the rest as the next
+    command: a longer ARRAY() answer goes one variable a command."""
+    variables = {'CC_ACTION': 'queue', 'CC_NOTE': '长' * 400,
+        'CC_MORE': '短' * 400}
+    commands, result = converse(variables, combined=True)
+    assert result == variables
+    assert [words[2] for words in commands] == list(variables)
+    with pytest.raises(ValueError):
+        fastagi.command_line('SET VARIABLE', fastagi.quote_arg('长' * 700))
 
-        async def scenario():
-            server, url = await start(handler)
-            await asterisk_side.route(url, channel(), on_set)
-            server.close()
-        asyncio.run(scenario())
-        assert result == variables
-        assert len(commands) == (1 if combined else 3)
+    async def too_long(env, agi):
+        # As Asterisk would see it: two commands, the second unknown.
+        agi.writer.write(b'SET VARIABLE X "' + b'y' * 2100 + b'"\n')
+        replies.append(await agi._reply_line())
+        replies.append(await agi._reply_line())
+
+    async def scenario():
+        server, url = await start(too_long)
+        await asterisk_side.route(url, channel(), set_by_sim.__setitem__)
+        server.close()
+    replies, set_by_sim = [], {}
+    asyncio.run(scenario())
+    assert replies == ['200 result=1', '510 Invalid or unknown command']
+    assert set_by_sim == {'X': 'y' * (2047 - len('SET VARIABLE X "'))}
 
 
 def test_malformed_requests_are_logged_and_survived(caplog):

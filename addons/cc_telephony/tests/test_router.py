@@ -403,14 +403,8 @@ class Channel:
 class HandleTestCase(unittest.TestCase):
     "The FastAGI conversation, over TCP, with the simulator's AGI side"
 
-    def converse(self, router, combined=False):
+    def converse(self, router, combined=True):
         commands = []
-
-        def on_set(channel, name, value):
-            # As Asterisk: an ARRAY() assignment sets each of its names.
-            commands.append(name)
-            channel.variables.update(
-                fastagi.split_array(name, value) or {name: value})
 
         async def run():
             import concurrent.futures
@@ -420,8 +414,9 @@ class HandleTestCase(unittest.TestCase):
                     combined=combined), '127.0.0.1', 0)
             port = server.sockets[0].getsockname()[1]
             channel = Channel()
+            # The simulator sets each variable of an ARRAY() assignment.
             await sim_agi.route(f'agi://127.0.0.1:{port}/route', channel,
-                lambda name, value: on_set(channel, name, value))
+                channel.variables.__setitem__, on_command=commands.append)
             server.close()
             await server.wait_closed()
             executor.shutdown()
@@ -430,27 +425,40 @@ class HandleTestCase(unittest.TestCase):
         return asyncio.run(run())
 
     def test_answer_then_record(self):
+        "Default answer: one ARRAY() assignment, then the decision stored"
         router = FakeRouter()
         variables = self.converse(router)
         self.assertEqual(variables, {
                 'CC_ACTION': 'queue', 'CC_QUEUE': 'sales',
                 'CC_PRIORITY': '3', 'CC_AGENT': 'PJSIP/8002',
                 'CC_ANNOUNCE': '', 'CC_TARGET': '', 'CC_REASON': 'affinity'})
+        self.assertEqual([words[:3] for words in self.commands], [[
+                    'SET', 'VARIABLE', 'ARRAY(CC_ACTION,CC_QUEUE,CC_PRIORITY,'
+                    'CC_AGENT,CC_ANNOUNCE,CC_TARGET,CC_REASON)']])
         (uniqueid, decision), = router.recorded
         self.assertEqual(uniqueid, '1700000000.1')
         self.assertEqual(decision['explanation'], ['Served before.'])
 
-    def test_answer_in_one_command(self):
-        "--answer array: the same variables in one AGI round trip"
-        variables = self.converse(FakeRouter(), combined=True)
+    def test_answer_one_command_per_variable(self):
+        "--answer variables: the same variables, one SET VARIABLE each"
+        variables = self.converse(FakeRouter(), combined=False)
         self.assertEqual(variables, self.converse(FakeRouter()))
-        self.assertEqual(len(self.commands), 7)
-        self.converse(FakeRouter(), combined=True)
-        self.assertEqual(len(self.commands), 1)
+        self.converse(FakeRouter(), combined=False)
+        self.assertEqual([words[2] for words in self.commands],
+            list(variables))
+
+    def test_answer_option(self):
+        from trytond.modules.cc_telephony.router import parse_arguments
+        self.assertEqual(parse_arguments(['-d', 'x']).answer, 'array')
+        self.assertEqual(parse_arguments(
+                ['-d', 'x', '--answer', 'variables']).answer, 'variables')
 
     def test_database_down_still_answers(self):
-        router = FakeRouter(fail=True)
-        variables = self.converse(router)
-        self.assertEqual(variables['CC_ACTION'], 'queue')
-        self.assertEqual(variables['CC_REASON'], 'router_error')
-        self.assertEqual(router.recorded[0][1]['reason'], 'router_error')
+        for combined in [True, False]:
+            with self.subTest(combined=combined):
+                router = FakeRouter(fail=True)
+                variables = self.converse(router, combined)
+                self.assertEqual(variables['CC_ACTION'], 'queue')
+                self.assertEqual(variables['CC_REASON'], 'router_error')
+                self.assertEqual(router.recorded[0][1]['reason'],
+                    'router_error')
