@@ -1,6 +1,7 @@
 """The router's snapshot from the database, and its FastAGI answers."""
 import asyncio
 import datetime as dt
+import threading
 import unittest
 
 from trytond.modules.cc_telephony import fastagi
@@ -319,6 +320,27 @@ class CallInfoTestCase(unittest.TestCase):
         snapshot.get(None, 'main')
         self.assertEqual(loads, ['main', 'main'])
 
+
+    def test_refresher_reloads_before_calls_find_it_stale(self):
+        "keep_fresh: calls never start a reload; the refresher does"
+        snapshot = Snapshot(max_age=0.05)
+        loads = []
+        reloaded = threading.Event()
+
+        def load_in(database, user, pool, code):
+            loads.append(threading.current_thread().name)
+            if len(loads) > 2:
+                reloaded.set()
+            return {'n': len(loads)}
+        snapshot._load_in = load_in
+        self.assertEqual(snapshot.get(None, 'main', 'db'), {'n': 1})
+        snapshot.keep_fresh('db', 0, None, 'main')
+        self.addCleanup(snapshot.stop_refreshing)
+        snapshot.loaded_at -= 1
+        snapshot.get(None, 'main', 'db')
+        self.assertTrue(reloaded.wait(10))
+        self.assertEqual(loads[0], threading.current_thread().name)
+        self.assertEqual(set(loads[1:]), {'cc-router-snapshot'})
 
     def test_no_cache_reads_for_every_call(self):
         "--cache-seconds 0 (the benchmark's baseline) reads at each call"
