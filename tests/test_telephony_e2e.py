@@ -58,7 +58,7 @@ def setup_center(database, ami_port, agi_port):
         # night service throughout the test. (A calendar without opening
         # hours is the standard Monday-Friday 09:00-18:00 one.)
         closed_weekday = (dt.date.today().weekday() + 3) % 7
-        never_open, = pool.get('cc.calendar').create([{
+        night_hours, = pool.get('cc.calendar').create([{
                     'name': "夜间专线 (night line)",
                     'chinese_holidays': False,
                     'lines': [('create', [{'weekday': str(closed_weekday),
@@ -68,7 +68,7 @@ def setup_center(database, ami_port, agi_port):
                 {'name': "综合咨询", 'code': 'general', 'strategy': 'linear',
                     'wrapup_seconds': 10},
                 {'name': "夜间", 'code': NIGHT_QUEUE,
-                    'calendar': never_open.id,
+                    'calendar': night_hours.id,
                     'night_kind': 'voicemail', 'night_target': '9000'}])
         pool.get('cc.agent').create([{'interface': interface,
                     'wrapup_seconds': 10,
