@@ -17,6 +17,7 @@ the caller is queued in the default queue and CC_REASON says
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import logging
 import multiprocessing
 import os
@@ -46,6 +47,47 @@ def utcnow():
 # The refresher reloads a little before the snapshot gets stale, so that
 # no call ever finds it stale.
 REFRESH_SHARE = 0.8
+# Reloaded even when the stamp did not change: the agents' names come from
+# employees and users, and tiers and calendars from Tryton caches, whose
+# changes the stamp does not see.
+FULL_RELOAD_SECONDS = 300
+# The models the snapshot is built from (see Snapshot._load).
+CONFIGURATION_MODELS = ('cc.configuration', 'cc.customer.tier', 'cc.pbx',
+    'cc.queue', 'cc.queue.skill', 'cc.queue.member', 'cc.dnis', 'cc.skill',
+    'cc.agent.skill', 'cc.calendar', 'cc.calendar.line', 'cc.calendar.day')
+# The bridge rewrites an agent's row at every state change, so agents are
+# compared on the columns the snapshot takes from them.
+AGENT_COLUMNS = ('id', 'interface', 'active', 'employee', 'user')
+
+
+def configuration_stamp(pool):
+    """A value that changes whenever the routing configuration does: per
+    model its number of rows, highest id and latest change, and the agents'
+    configuration columns."""
+    from trytond.transaction import Transaction
+    models, agents = stamp_queries(pool)
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*models)
+    per_model = sorted(cursor)
+    cursor.execute(*agents)
+    return per_model, cursor.fetchall()
+
+
+@functools.lru_cache(maxsize=None)
+def stamp_queries(pool):
+    "The stamp's two statements, built once: building costs more than running."
+    from sql import Literal, Union
+    from sql.aggregate import Count, Max
+    from sql.conditionals import Coalesce
+    selects = []
+    for name in CONFIGURATION_MODELS:
+        table = pool.get(name).__table__()
+        selects.append(table.select(Literal(name), Count(), Max(table.id),
+                Max(Coalesce(table.write_date, table.create_date))))
+    agent = pool.get('cc.agent').__table__()
+    return (tuple(Union(*selects, all_=True)),
+        tuple(agent.select(*(getattr(agent, c) for c in AGENT_COLUMNS),
+                order_by=agent.id)))
 
 
 class Snapshot:
@@ -53,8 +95,9 @@ class Snapshot:
 
     def __init__(self, max_age):
         self.max_age = max_age
-        self.loaded_at = None
+        self.loaded_at = self.reloaded_at = None
         self.values = None
+        self.stamp = None
         self._lock = threading.Lock()
         self._reloading = False
         self._refresher = None
@@ -104,7 +147,7 @@ class Snapshot:
                     if self._reloading:
                         continue
                     self._reloading = True
-                self._reload(database, user, pool, pbx_code)
+                self._refresh(database, user, pool, pbx_code)
         self._refresher = threading.Thread(target=refresh, daemon=True,
             name='cc-router-snapshot')
         self._refresher.start()
@@ -114,11 +157,39 @@ class Snapshot:
 
     def _set(self, values):
         self.values, self.loaded_at = values, time.monotonic()
+        self.reloaded_at = self.loaded_at
 
     def _load_in(self, database, user, pool, pbx_code):
         from trytond.transaction import Transaction
         with Transaction().start(database, user, readonly=True):
-            return self._load(pool, pbx_code)
+            stamp = configuration_stamp(pool)
+            values = self._load(pool, pbx_code)
+        self.stamp = stamp
+        return values
+
+    def _stamp_in(self, database, user, pool):
+        from trytond.transaction import Transaction
+        with Transaction().start(database, user, readonly=True):
+            return configuration_stamp(pool)
+
+    def _refresh(self, database, user, pool, pbx_code):
+        """Reload if the configuration changed, or at least every
+        ``FULL_RELOAD_SECONDS``; otherwise the snapshot is only declared
+        fresh. A reload holds the GIL some 25 ms (the ORM builds queues,
+        calendars and agent profiles) and a call that arrives meanwhile
+        waits for it; the stamp is one small query."""
+        try:
+            if (self.stamp is None or time.monotonic() - self.reloaded_at
+                    > FULL_RELOAD_SECONDS
+                    or self._stamp_in(database, user, pool) != self.stamp):
+                self._reload(database, user, pool, pbx_code)
+                return
+            with self._lock:
+                self.loaded_at = time.monotonic()
+        except Exception:
+            logger.exception('routing configuration not checked')
+        finally:
+            self._reloading = False
 
     def _reload(self, database, user, pool, pbx_code):
         try:

@@ -296,6 +296,40 @@ class RouterTestCase(TestCase):
         self.assertEqual(self.decide(router, '13700137000').priority, 51)
 
 
+    @with_transaction()
+    def test_configuration_stamp(self):
+        "The stamp follows configuration changes, not live agent states"
+        from trytond.modules.cc_telephony.router import configuration_stamp
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        AgentSkill = pool.get('cc.agent.skill')
+        Dnis = pool.get('cc.dnis')
+        Queue = pool.get('cc.queue')
+        Skill = pool.get('cc.skill')
+        self.setup_center()
+        stamp = configuration_stamp(pool)
+        agent = Agent.search([], limit=1)[0]
+        Agent.update_live_states([{'interface': agent.interface,
+                    'state': 'ready', 'since': NOW}])
+        self.assertEqual(configuration_stamp(pool), stamp)
+
+        sales, = Queue.search([('code', '=', 'sales')])
+        headset, = Skill.create([{'name': "Headset", 'code': 'headset'}])
+        changes = [
+            lambda: Queue.write([sales], {'priority': 50}),
+            lambda: AgentSkill.create([{'agent': agent.id,
+                        'skill': headset.id, 'proficiency': 2}]),
+            lambda: Dnis.delete(Dnis.search([])),
+            lambda: Agent.write([agent], {'active': False}),
+            ]
+        for change in changes:
+            with self.subTest(change=change):
+                change()
+                changed = configuration_stamp(pool)
+                self.assertNotEqual(changed, stamp)
+                stamp = changed
+
+
 class CallInfoTestCase(unittest.TestCase):
 
     def test_call_info(self):
@@ -341,6 +375,32 @@ class CallInfoTestCase(unittest.TestCase):
         self.assertTrue(reloaded.wait(10))
         self.assertEqual(loads[0], threading.current_thread().name)
         self.assertEqual(set(loads[1:]), {'cc-router-snapshot'})
+
+    def test_refresher_reloads_only_changed_configuration(self):
+        "keep_fresh: an unchanged stamp keeps the snapshot without reload"
+        snapshot = Snapshot(max_age=0.05)
+        database_stamps = iter(['a', 'a', 'a', 'b'])
+        current = ['a']
+        loads = []
+        checked = threading.Event()
+
+        def load_in(database, user, pool, code):
+            snapshot.stamp = current[0]
+            loads.append(current[0])
+            return {'n': len(loads)}
+
+        def stamp_in(database, user, pool):
+            current[0] = next(database_stamps, current[0])
+            if len(loads) == 2:
+                checked.set()
+            return current[0]
+        snapshot._load_in, snapshot._stamp_in = load_in, stamp_in
+        snapshot.get(None, 'main', 'db')
+        snapshot.keep_fresh('db', 0, None, 'main')
+        self.addCleanup(snapshot.stop_refreshing)
+        self.assertTrue(checked.wait(10))
+        # Loaded with 'a', three checks found 'a', then 'b' made it reload.
+        self.assertEqual(loads, ['a', 'b'])
 
     def test_no_cache_reads_for_every_call(self):
         "--cache-seconds 0 (the benchmark's baseline) reads at each call"
