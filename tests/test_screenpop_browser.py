@@ -158,8 +158,8 @@ def test_next_caller_takes_the_open_form(page, server, admin, agent,
     being edited is left alone and the caller gets a new tab."""
     numbers = [random_mobile() for _ in range(3)]
     names = [f'{surname}{n[-4:]}' for surname, n in zip('赵钱孙', numbers)]
-    for name, number in zip(names, numbers):
-        create_customer(admin, name, number)
+    parties = [create_customer(admin, name, number)
+        for name, number in zip(names, numbers)]
     sao_login(page, server, 'agent', 'agent-demo')
     tabs = 'Sao.Tab.tabs.length'
     name_entry = page.locator('input[name=name]:visible')
@@ -170,6 +170,12 @@ def test_next_caller_takes_the_open_form(page, server, admin, agent,
     pop_until_shown(page, admin, center, numbers[1])
     assert name_entry.input_value() == names[1]
     assert page.evaluate(tabs) == opened
+    # The form holds the current caller only: no earlier caller behind the
+    # previous/next arrows, the record counter reads 1/1.
+    form = 'Sao.Tab.tabs.get_current()'
+    assert page.evaluate(f'{form}.screen.group.map(r => r.id)') == [
+        parties[1]]
+    assert page.evaluate(f'{form}.status_label.text()') == '1/1'
 
     name_entry.fill(names[1] + ' (edited)')
     name_entry.press('Tab')

@@ -137,14 +137,14 @@
         });
     }
 
-    // Screen.load(ids) then current_record and display, as sao opens a
-    // record, but without first displaying the form empty: the record's
-    // read starts at once.
+    // Screen.clear then load(ids), as sao reloads a form (Tab.Form.revision):
+    // the form holds this caller only, not the earlier ones behind its
+    // previous/next arrows. Then current_record and display, without first
+    // displaying the form empty: the record's read starts at once. Callers
+    // check first that no edit is lost.
     function show_record(screen, id) {
+        screen.clear();
         screen.group.load([id]);
-        if (screen.current_view) {
-            screen.current_view.reset();
-        }
         screen.current_record = screen.group.get(id);
         return screen.display(true);
     }

@@ -1,6 +1,10 @@
 import datetime
 
+from sql import Column
+from sql.functions import CurrentTimestamp
+
 from trytond.model import ModelSQL, ModelView, fields
+from trytond.pool import Pool
 from trytond.transaction import Transaction, without_check_access
 
 ACTIONS = [
@@ -45,8 +49,28 @@ class AuditLog(ModelSQL, ModelView):
             # reading request fails afterwards.
             with transaction.new_transaction() as logging, \
                     without_check_access():
-                cls.create([values])
+                cls._insert(values)
                 logging.commit()
         else:
             with without_check_access():
-                cls.create([values])
+                cls._insert(values)
+
+    @classmethod
+    def _insert(cls, values):
+        """Store one row with a plain INSERT: every screen pop's customer
+        read logs one, and ModelSQL.create, reading the row back to validate
+        it, took 4 of its 5 ms. Its checks add nothing here: the values come
+        from the code (the current user, the record at hand) and no cache
+        holds a row that did not exist. An ir.trigger on the log needs it."""
+        if Pool().get('ir.trigger').get_triggers(cls.__name__, 'create'):
+            cls.create([values])
+            return
+        transaction = Transaction()
+        table = cls.__table__()
+        names = sorted(values)
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.insert(
+                [table.create_uid, table.create_date]
+                + [Column(table, n) for n in names],
+                [[transaction.user, CurrentTimestamp()]
+                    + [cls._fields[n].sql_format(values[n]) for n in names]]))

@@ -402,10 +402,13 @@ class Call(ModelSQL, ModelView):
                 values.update(cls._caller_values(
                         decision.get('caller_raw'), decision.get('dnis'),
                         'inbound'))
+                # Only a new call takes the dialled number: on a known one
+                # it is the bridge's (or the screen pop's) to keep.
                 values.update({
                         'uniqueid': decision['uniqueid'],
                         'linkedid': decision.get('linkedid')
                         or decision['uniqueid'],
+                        'dnis': decision.get('dnis') or None,
                         'pbx': pbx,
                         'enter_time': decision.get('routed_at'),
                         })

@@ -173,6 +173,24 @@ class CcBaseTestCase(ModuleTestCase):
         self.assertEqual(tier_log.details, '- → Gold')
 
     @with_transaction()
+    def test_audit_row_names_reader(self):
+        "A 360 read is logged with its reader as user and creator"
+        pool = Pool()
+        AuditLog = pool.get('cc.audit.log')
+        Party = pool.get('party.party')
+        party = create_party("周敏", '13500002222')
+        agent = create_user('agent_reader', 'group_cc_agent')
+        with Transaction().set_user(agent.id), \
+                Transaction().set_context(_check_access=True):
+            Party.read([party.id], ['cc_history_notes'])
+        log, = AuditLog.search([('action', '=', 'read_360')])
+        self.assertEqual(
+            (log.user, log.create_uid, log.party, log.resource, log.details),
+            (agent, agent, party, f'party.party,{party.id}', None))
+        self.assertTrue(log.timestamp)
+        self.assertTrue(log.create_date)
+
+    @with_transaction()
     def test_audit_log_admin_only(self):
         "Agents cannot read the audit log"
         AuditLog = Pool().get('cc.audit.log')

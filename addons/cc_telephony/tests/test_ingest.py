@@ -66,6 +66,21 @@ def answered_fact(uniqueid='1700000000.1', caller=CALLER, **changes):
     return fact
 
 
+def routing_decision(uniqueid='1700000000.1', **changes):
+    "The router's decision on the call of answered_fact: queue sales."
+    decision = {
+        'uniqueid': uniqueid,
+        'caller_raw': CALLER,
+        'dnis': '95588',
+        'routed_at': at(0),
+        'action': 'queue',
+        'queue': 'sales',
+        'explanation': [],
+        }
+    decision.update(changes)
+    return decision
+
+
 def interval(state, start, end, interface='PJSIP/8001', reason=None,
         queue='sales'):
     return {
@@ -291,13 +306,9 @@ class IngestTestCase(TestCase):
         "The router's decision stays on the call the bridge completes"
         Call = Pool().get('cc.call')
         _, _, _, party = self.setup_center()
-        decision = {
-            'uniqueid': '1700000000.1', 'caller_raw': CALLER,
-            'dnis': '95588', 'routed_at': at(0), 'action': 'queue',
-            'queue': 'sales', 'priority': 15, 'agent': 'PJSIP/8001',
-            'target': None, 'reason': 'service,vip,affinity',
-            'explanation': ["VIP caller.", "Affinity."],
-            }
+        decision = routing_decision(priority=15, agent='PJSIP/8001',
+            target=None, reason='service,vip,affinity',
+            explanation=["VIP caller.", "Affinity."])
         Call.record_decisions([decision])
         call, = Call.search([])
         self.assertEqual(call.state, 'live')
@@ -321,15 +332,40 @@ class IngestTestCase(TestCase):
         Call = Pool().get('cc.call')
         self.setup_center()
         Call.ingest_facts([answered_fact()])
-        Call.record_decisions([{
-                    'uniqueid': '1700000000.1', 'caller_raw': CALLER,
-                    'dnis': '95588', 'routed_at': at(0),
-                    'action': 'callback', 'queue': 'sales', 'priority': 1,
-                    'reason': 'busy', 'explanation': ["All busy."]}])
+        Call.record_decisions([routing_decision(action='callback',
+                    priority=1, reason='busy', explanation=["All busy."])])
         call, = Call.search([])
         self.assertEqual(
             (call.state, call.result, call.routing_action),
             ('ended', 'answered', 'callback'))
+
+    @with_transaction()
+    def test_decision_gives_new_call_its_dialled_number(self):
+        "A call the router records first shows its dialled number and service"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Dnis = pool.get('cc.dnis')
+        sales, _, _, _ = self.setup_center()
+        service, = Dnis.create([{
+                    'number': '95588', 'service': "Hotline",
+                    'queue': sales.id}])
+        Call.record_decisions([routing_decision(service='95588')])
+        call, = Call.search([])
+        self.assertEqual((call.dnis, call.service), ('95588', service))
+
+        Call.ingest_facts([answered_fact()])
+        call, = Call.search([])
+        self.assertEqual((call.dnis, call.service), ('95588', service))
+
+    @with_transaction()
+    def test_late_decision_keeps_bridge_dialled_number(self):
+        "A decision on a call the bridge recorded leaves its dialled number"
+        Call = Pool().get('cc.call')
+        self.setup_center()
+        Call.ingest_facts([answered_fact(dnis='4008895588')])
+        Call.record_decisions([routing_decision()])
+        call, = Call.search([])
+        self.assertEqual(call.dnis, '4008895588')
 
     @with_transaction()
     def test_intervals_idempotent(self):
