@@ -139,13 +139,19 @@ class Center:
         self.start_bridge()
         wait_for_port(self.agi_port)
 
+    def bridge_file(self, suffix):
+        "The bridge's file of the test's PBX and database (``.spool``...)."
+        from trytond.modules.cc_telephony.bridge import file_base
+        return Path(file_base(self.spool_dir, self.database.name, PBX_CODE)
+            + suffix)
+
     @property
     def spool_path(self):
-        return Path(self.spool_dir) / f'bridge-{PBX_CODE}.spool'
+        return self.bridge_file('.spool')
 
     def state_saved_since(self, moment):
         "Whether the bridge saved its tracker's state after ``moment``."
-        path = Path(self.spool_dir) / f'bridge-{PBX_CODE}.state'
+        path = self.bridge_file('.state')
         return path.exists() and path.stat().st_mtime > moment
 
     def _start(self, name, command):

@@ -11,6 +11,11 @@ are stored through ``cc.call.ingest_facts`` and
 
 While the database cannot be written, facts go to an on-disk spool
 (spool.py) and are replayed in order, before any newer fact, once it can.
+
+The files of a PBX link (spool, dead letters, tracker state) are named after
+the PBX and the database, and belong to one incarnation of that database
+(its name, the cc.pbx id and creation time): a database dropped and created
+again under the same name does not inherit the calls or facts of the old one.
 """
 import asyncio
 import concurrent.futures
@@ -20,10 +25,11 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 
 from . import screenpop
 from .ami import AMIClient, AMIError, channel_uniqueids
-from .spool import Spool
+from .spool import Spool, claim, set_aside
 from .service import (
     argument_parser, configure_logging, init_pool, run_until_signalled)
 from .tracker import Tracker
@@ -33,6 +39,24 @@ logger = logging.getLogger(__name__)
 REPLAY_BATCH = 500
 STATUS_EVERY = 5.0
 POOL_WAIT = 2.0
+
+
+def file_base(spool_dir, database, code):
+    """Path without suffix of the files of PBX ``code`` for ``database``:
+    ``bridge-<code>@<database>``, each name quoted so that any name gives
+    one safe file name and the ``@`` cannot be part of either."""
+    def quote(name):
+        return urllib.parse.quote(name or '', safe='')
+    return os.path.join(spool_dir, f'bridge-{quote(code)}@{quote(database)}')
+
+
+def incarnation(settings):
+    """Identity of the database incarnation a PBX link writes to: its
+    name, the cc.pbx record's id and creation time (a database created
+    again under the same name has another creation time)."""
+    created = settings.get('create_date')
+    return {'database': settings.get('database'), 'pbx': settings['id'],
+        'created': created.isoformat() if created else None}
 
 
 def utcnow():
@@ -249,6 +273,7 @@ class Database:
             Pbx = self.pool.get('cc.pbx')
             domain = [('code', '=', code)] if code else []
             return [{
+                    'database': self.name, 'create_date': p.create_date,
                     'id': p.id, 'code': p.code, 'host': p.ami_host,
                     'port': p.ami_port, 'username': p.ami_username,
                     'secret': p.ami_secret or '',
@@ -309,11 +334,12 @@ class PbxLink:
             inbound_contexts=settings['inbound_contexts'] or (
                 'from-pstn', 'from-trunk'),
             wrapup_seconds=lambda interface: self.wrapups.get(interface))
-        self.sink = FactSink(self._store_facts,
-            os.path.join(spool_dir, f'bridge-{settings["code"]}.spool'))
-        self.state_path = os.path.join(
-            spool_dir, f'bridge-{settings["code"]}.state')
-        if self.tracker.load_state(self.state_path):
+        self.identity = incarnation(settings)
+        base = file_base(spool_dir, settings.get('database'), settings['code'])
+        self.state_path = f'{base}.state'
+        self._set_aside_unowned(spool_dir, base)
+        self.sink = FactSink(self._store_facts, f'{base}.spool')
+        if self.tracker.load_state(self.state_path, self.identity):
             logger.info('PBX %s: %d calls in progress taken over from %s',
                 settings['code'], len(self.tracker.calls), self.state_path)
         self.checkpoint_interval = checkpoint_interval
@@ -330,6 +356,35 @@ class PbxLink:
         self.pops = screenpop.PopQueue(self)
         self._held = None   # events that came during a resync
         self._held_from = 0     # the stream position of the first held
+        self._connection = 0    # the AMI connection the events come from
+
+    def _set_aside_unowned(self, spool_dir, base):
+        """Move aside the files a link of this PBX and database must not
+        take over: neither replayed here, nor deleted (see doc/index.rst).
+        The state carries its own identity (Tracker.load_state)."""
+        self._set_aside_code_only(spool_dir, base)
+        moved = claim(f'{base}.owner', self.identity,
+            [f'{base}.spool', f'{base}.dead'])
+        for path, aside in moved.items():
+            self._log_set_aside(path, aside, 'belongs to another database '
+                f'or incarnation than {self.identity}')
+
+    def _set_aside_code_only(self, spool_dir, base):
+        "Files of earlier versions, named after the PBX code alone."
+        code = self.settings['code']
+        for suffix in ('.state', '.spool', '.dead'):
+            old = os.path.join(spool_dir, f'bridge-{code}{suffix}')
+            if os.path.exists(old) and old != f'{base}{suffix}':
+                self._log_set_aside(old, set_aside(old), 'was written by an '
+                    'earlier version of the bridge, named after the PBX code '
+                    'alone: its database cannot be told')
+
+    def _log_set_aside(self, path, aside, why):
+        facts = ''
+        if path.endswith('.spool'):
+            facts = f' ({Spool.count(aside)} facts not replayed)'
+        logger.warning('PBX %s: %s %s: moved to %s%s', self.settings['code'],
+            path, why, aside, facts)
 
     def _store_facts(self, calls, intervals):
         # The live states ride along with the first batch written; a batch
@@ -345,7 +400,17 @@ class PbxLink:
     def _on_fact(self, kind, data):
         self.sink.add(kind, data)
 
+    def _note_connection(self):
+        """On the first sign of a new AMI connection (an event, or the
+        resync), tell the tracker its stream was cut: the PBX was last
+        heard before it (or before the stop of the process whose state was
+        taken over), which bounds the unseen ends found at the resync."""
+        if self._connection != self.client.connections:
+            self._connection = self.client.connections
+            self.tracker.cut()
+
     def _on_event(self, event):
+        self._note_connection()
         if self._held is not None:
             # Applied after the resync's snapshot, which may be older.
             self._held.append(event)
@@ -370,18 +435,18 @@ class PbxLink:
         an older snapshot applied after newer events would undo them (a
         call answered meanwhile reaped as hung up, an agent freed meanwhile
         set busy again), and older events applied after a newer snapshot
-        would be lost (a hang-up after its channel was reaped)."""
+        would be lost (a hang-up after its channel was reaped).
+
+        A PBX restarted during the cut (CoreStatus) took every channel
+        followed with it: they are all ended, none is looked for among
+        the live channels of the new process."""
+        self._note_connection()
         self._held, self._held_from = [], client.events_dispatched
         try:
-            try:
-                channels = await client.action('CoreShowChannels')
-            except AMIError as error:
-                logger.warning('CoreShowChannels refused: %s', error)
+            if await self._pbx_restarted(client):
+                self.tracker.end_all_unseen()
             else:
-                # Channels that hung up during a cut are ended at resync.
-                self._release(channels.events_before)
-                self.tracker.reap(channel_uniqueids(channels.events),
-                    self.tracker.now or utcnow())
+                await self._reap(client)
             status = await client.action('QueueStatus')
             self._release(status.events_before)
             self.tracker.resync(status.events,
@@ -392,6 +457,31 @@ class PbxLink:
             held, self._held = self._held, None
             for event in held:
                 self._feed(event)
+
+    async def _pbx_restarted(self, client):
+        "Whether CoreStatus reports another PBX start than the one known."
+        core = await self._ask(client, 'CoreStatus')
+        if core is None:
+            return False
+        started = ' '.join(filter(None, (core.get('CoreStartupDate'),
+                    core.get('CoreStartupTime')))) or None
+        return self.tracker.pbx_restarted(started)
+
+    async def _reap(self, client):
+        "End the channels that hung up during the cut (see Tracker.reap)."
+        channels = await self._ask(client, 'CoreShowChannels')
+        if channels is not None:
+            self._release(channels.events_before)
+            self.tracker.reap(channel_uniqueids(channels.events))
+
+    @staticmethod
+    async def _ask(client, action):
+        "The answer to ``action``, or None when the PBX refuses it."
+        try:
+            return await client.action(action)
+        except AMIError as error:
+            logger.warning('%s refused: %s', action, error)
+            return None
 
     def _release(self, events_before):
         "Feed the held events that came before a snapshot in the stream."
@@ -445,7 +535,7 @@ class PbxLink:
         if self.sink.pending:
             return
         try:
-            self.tracker.save_state(self.state_path)
+            self.tracker.save_state(self.state_path, self.identity)
         except OSError as error:
             logger.warning('tracker state not saved: %s', error)
         self._checkpoint_at = time.monotonic()

@@ -6,12 +6,60 @@ leaves at most one partial last line, which has never been acknowledged and
 is therefore ignored and cut off.  ``replay`` yields events in arrival order
 with the byte offset just after each; ``confirm(offset)`` drops everything
 up to that offset once the consumer has durably stored it.
+
+A spool is only meaningful for the consumer it was written for: ``claim``
+keeps the owner's identity beside the file and sets aside (``set_aside``)
+a spool written for another owner instead of handing it over.
 """
+import datetime as dt
 import json
 import logging
 import os
 
 logger = logging.getLogger(__name__)
+
+
+def set_aside(path):
+    """Rename ``path`` to ``<path>.<UTC time>.orphan``, never over an
+    earlier one, and return the new name: kept for a human, used by none."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')
+    aside, number = f'{path}.{stamp}.orphan', 1
+    while os.path.exists(aside):
+        number += 1
+        aside = f'{path}.{stamp}-{number}.orphan'
+    os.replace(path, aside)
+    return aside
+
+
+def write_atomically(path, data):
+    "Replace ``path`` by ``data`` (bytes): a crash leaves the old or new."
+    temporary = f'{path}.tmp'
+    with open(temporary, 'wb') as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+
+
+def claim(owner_path, identity, paths):
+    """Make the files ``paths`` (a spool and its companions) belong to
+    ``identity``, recorded as JSON in ``owner_path``.
+
+    Files that exist while ``owner_path`` names another owner, or none (an
+    owner unknown), are set aside first: they were not written for this
+    consumer. Return {path: where it was set aside}; the caller says why.
+    """
+    try:
+        with open(owner_path, encoding='utf-8') as file:
+            owner = json.load(file)
+    except (OSError, ValueError):
+        owner = None
+    if owner == identity:
+        return {}
+    moved = {path: set_aside(path) for path in paths if os.path.exists(path)}
+    write_atomically(owner_path, json.dumps(
+            identity, ensure_ascii=False, sort_keys=True).encode('utf-8'))
+    return moved
 
 
 class Spool:
@@ -90,6 +138,13 @@ class Spool:
 
     def __len__(self):
         return sum(1 for _ in self.replay())
+
+    @classmethod
+    def count(cls, path):
+        "The records of the spool at ``path``, read without repairing it."
+        spool = object.__new__(cls)
+        spool.path = path
+        return len(spool)
 
     def close(self):
         self._file.close()

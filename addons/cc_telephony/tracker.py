@@ -19,9 +19,10 @@ import heapq
 import itertools
 import json
 import logging
-import os
 import pickle
 from dataclasses import dataclass, field
+
+from .spool import set_aside, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ BUSY_STATUSES = ('2', '3')
 RINGING_STATUSES = ('6', '7')
 CAUSE_CALL_REJECTED = '21'
 SEEN_KEYS_KEPT = 200_000
-STATE_VERSION = 1
+# 2: the state carries the identity of its database incarnation.
+STATE_VERSION = 2
 STATE_SEEN_KEPT = 5_000
 
 
@@ -249,6 +251,14 @@ class Tracker:
         self.devices = {}        # StateInterface -> member interface
         self.ended = []
         self.now = None
+        # PBX time of the last event applied; ``now`` also moves by ticks.
+        self.heard = None
+        # Set by ``cut``: the last moment the PBX was heard from before the
+        # event stream broke, and the channels followed then.
+        self.alive_until = None
+        self.cut_channels = None
+        # CoreStartupDate and CoreStartupTime of the PBX followed.
+        self.pbx_started = None
         # (end, order, interface) of running wrap-ups, soonest first.
         self._wrapups = []
         self._order = itertools.count()
@@ -268,6 +278,7 @@ class Tracker:
             return False
         self._remember(key)
         self.tick(when)
+        self.heard = max(when, self.heard) if self.heard else when
         handler = getattr(self, f'_on_{event.get("Event", "")}', None)
         try:
             if handler is not None:
@@ -297,9 +308,10 @@ class Tracker:
     _SETTINGS = frozenset({'on_fact', 'inbound_contexts', 'wrapup_seconds',
             'internal_exten_length', 'cdr_grace', '_order'})
 
-    def save_state(self, path):
+    def save_state(self, path, identity=None):
         """Write the calls and agents followed to ``path``, atomically, for
-        the next process to take over (see ``load_state``)."""
+        the next process to take over (see ``load_state``); ``identity``
+        names what the state belongs to (a database incarnation)."""
         state = {key: value for key, value in vars(self).items()
             if key not in self._SETTINGS}
         # A successor only meets again the events of the last moments
@@ -307,23 +319,21 @@ class Tracker:
         # write every checkpoint: the newest keys are enough.
         newest = list(itertools.islice(reversed(self._seen), STATE_SEEN_KEPT))
         state['_seen'] = collections.OrderedDict.fromkeys(reversed(newest))
-        data = pickle.dumps((STATE_VERSION, state),
-            protocol=pickle.HIGHEST_PROTOCOL)
-        temporary = f'{path}.tmp'
-        with open(temporary, 'wb') as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        write_atomically(path, pickle.dumps((STATE_VERSION, identity, state),
+                protocol=pickle.HIGHEST_PROTOCOL))
 
-    def load_state(self, path):
+    def load_state(self, path, identity=None):
         """Take over the state ``save_state`` wrote: the calls in progress
         and the agents' states go on where the last process left them
         instead of being lost with it. False when there is nothing usable
-        (the caller then starts from a resync alone)."""
+        (the caller then starts from a resync alone).
+
+        A state saved for another ``identity`` (another database, or an
+        earlier incarnation of this one) is not taken over: its calls are
+        not this database's. It is moved aside, for a human to look at."""
         try:
             with open(path, 'rb') as file:
-                version, state = pickle.load(file)
+                version, *saved = pickle.load(file)
         except FileNotFoundError:
             return False
         except Exception as error:
@@ -333,6 +343,12 @@ class Tracker:
         if version != STATE_VERSION:
             logger.warning('tracker state %s has version %s, not %s: '
                 'ignored', path, version, STATE_VERSION)
+            return False
+        owner, state = saved
+        if owner != identity:
+            aside = set_aside(path)
+            logger.warning('tracker state %s belongs to %s, not %s: not '
+                'taken over, moved to %s', path, owner, identity, aside)
             return False
         vars(self).update(state)
         return True
@@ -344,11 +360,11 @@ class Tracker:
         who is a member, paused (with reason) or busy right now, and which
         callers wait.  Agents whose call we followed keep their state.
         ``live_channels`` (Uniqueids from CoreShowChannels) ends the channels
-        that hung up unseen, at ``now``: the best bound left.
+        that hung up unseen (see ``reap``).
         """
         now = now or self.now
         if live_channels is not None:
-            self.reap(live_channels, now)
+            self.reap(live_channels)
         members = collections.defaultdict(list)
         for event in queue_status_events:
             if event.get('Event') == 'QueueMember':
@@ -765,15 +781,62 @@ class Tracker:
         elif agent.state != 'wrap_up':
             self._to_idle(agent, now)
 
-    def reap(self, live_channels, now=None):
-        "End, at ``now``, the channels not among ``live_channels``."
-        now = now or self.now
-        live_channels = set(live_channels)
-        for uniqueid in list(self.channel_call):
-            if uniqueid not in live_channels:
-                logger.warning('channel %s hung up while AMI was down',
-                    uniqueid)
-                self._hang_up(uniqueid, now, None, seen=False)
+    def cut(self):
+        """The event stream broke off (AMI cut, bridge stopped): note the
+        last moment the PBX was heard from and the channels followed then.
+        Whatever ends before the next resync ends unseen."""
+        self.alive_until = self.heard
+        self.cut_channels = set(self.channel_call)
+
+    def reap(self, live_channels):
+        """End the channels followed at the cut that are not among
+        ``live_channels``: they hung up unseen, at some moment between the
+        last event heard before the cut and now. They end at the first, the
+        last moment they were known up: an unseen end never adds the
+        length of the cut (hours after a long stop) to talk times. Their
+        legs keep the result ``answered``, which says the end is estimated.
+        Channels met since the cut had their hang-up seen."""
+        followed = self._followed_at_cut()
+        for uniqueid in followed - set(live_channels):
+            logger.warning('channel %s hung up while AMI was down',
+                uniqueid)
+            self._end_unseen(uniqueid)
+        self.alive_until = self.cut_channels = None
+
+    def pbx_restarted(self, started):
+        """Whether the PBX started (CoreStatus: CoreStartupDate and
+        CoreStartupTime) since the start remembered; remember ``started``.
+
+        Compared as the PBX reports it, in its local time: no time zone to
+        know. The PBX cannot restart without cutting AMI, and every resync
+        asks, so a start other than the remembered one came during the cut,
+        after the last event heard."""
+        if started is None or started.startswith(('1969', '1970')):
+            # Asterisk early in its start-up reports the epoch: unknown.
+            return False
+        known, self.pbx_started = self.pbx_started, started
+        return known is not None and known != started
+
+    def end_all_unseen(self):
+        """The PBX restarted during the cut: every channel followed at the
+        cut died with the old process, at the last moment it was heard
+        from. A channel of the new process with the same Uniqueid is
+        another channel: they are not matched."""
+        followed = self._followed_at_cut()
+        logger.warning('PBX restarted while AMI was down: %d channels '
+            'ended', len(followed))
+        for uniqueid in followed:
+            self._end_unseen(uniqueid)
+        self.alive_until = self.cut_channels = None
+
+    def _followed_at_cut(self):
+        if self.cut_channels is None:
+            self.cut()
+        return self.cut_channels & set(self.channel_call)
+
+    def _end_unseen(self, uniqueid):
+        self._hang_up(uniqueid, self.alive_until or self.now, None,
+            seen=False)
 
     def _resync_entry(self, event, now):
         "A caller that joined a queue while we were not listening."

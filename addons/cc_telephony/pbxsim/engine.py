@@ -25,6 +25,8 @@ PRIVILEGE = {
     'VarSet': 'dialplan,all', 'FullyBooted': 'system,all'}
 STRATEGIES = ('ringall', 'leastrecent', 'fewestcalls', 'rrmemory', 'linear')
 CAUSE_NORMAL, CAUSE_ELSEWHERE, CAUSE_REJECTED = '16', '26', '21'
+# The PBX's local time, in which CoreStatus reports (China Standard Time).
+LOCAL_ZONE = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass
@@ -148,11 +150,14 @@ class Simulator:
     """The PBX model.  ``listeners`` receive every AMI event as a dict."""
 
     def __init__(self, start=dt.datetime(2026, 1, 5, 1, 0), seed=0,
-            agi_url=None):
+            agi_url=None, zone=LOCAL_ZONE):
         self.now = start
+        self.zone = zone
+        self.started = self.reloaded = start
         self.random = random.Random(seed)
         self.agi_url = agi_url
         self.listeners = []
+        self.restart_listeners = []
         self.queues = {}
         self.members = {}
         self.callers = {}
@@ -217,6 +222,33 @@ class Simulator:
 
     def timestamp(self):
         return self.now.replace(tzinfo=dt.timezone.utc).timestamp()
+
+    def local(self, when):
+        "A simulated (naive UTC) time in the PBX's local time, as Asterisk."
+        return when.replace(tzinfo=dt.timezone.utc).astimezone(self.zone)
+
+    def restart(self):
+        """The PBX process restarts (a crash, an upgrade) at ``now``: every
+        call dies with it, silently (a process that is gone sends no
+        Hangup); queue members stay, free (app_queue's persistentmembers);
+        channels are numbered afresh. The AMI server cuts its clients."""
+        for entry in self._schedule:
+            if any(isinstance(arg, Caller) for arg in entry[3]):
+                self.cancel(entry)
+        for caller in self.callers.values():
+            caller.done = True
+        for queue in self.queues.values():
+            queue.waiting.clear()
+        for member in self.members.values():
+            member.in_call = member.ringing = False
+            member.wrap_until = None
+        self.callers.clear()
+        self.channels.clear()
+        self.bridges.clear()
+        self._ids = itertools.count(1)
+        self.started = self.reloaded = self.now
+        for listener in list(self.restart_listeners):
+            listener()
 
     # -- events -------------------------------------------------------------
 

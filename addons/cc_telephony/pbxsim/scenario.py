@@ -34,7 +34,8 @@ import math
 
 from .engine import CallPlan, Simulator
 
-SCRIPT_STEPS = ('call', 'login', 'logout', 'pause', 'unpause', 'hangup')
+SCRIPT_STEPS = ('call', 'login', 'logout', 'pause', 'unpause', 'hangup',
+    'restart')
 
 
 def sample(spec, rng):
@@ -160,5 +161,7 @@ def schedule_step(sim, step):
             step.get('queue'), step.get('reason', ''))
     elif action == 'hangup':
         sim.at(at, sim.hangup_channel, step['channel'])
+    elif action == 'restart':
+        sim.at(at, sim.restart)
     else:
         raise ValueError(f'unknown step {action!r}, expected {SCRIPT_STEPS}')

@@ -19,6 +19,8 @@ class AMIServer:
         self.writers = set()
         self.server = None
         simulator.listeners.append(self.broadcast)
+        # A restarted PBX has lost its AMI connections too.
+        simulator.restart_listeners.append(self.drop_clients)
 
     async def start(self, host='127.0.0.1', port=0):
         self.server = await asyncio.start_server(self._connection, host, port)
@@ -120,6 +122,17 @@ class AMIServer:
     def _action_ping(self, action, writer, reply):
         self._ok(writer, reply, Ping='Pong',
             Timestamp=f'{self.sim.timestamp():.6f}')
+
+    def _action_corestatus(self, action, writer, reply):
+        "As Asterisk's manager.c: start and reload in the PBX's local time."
+        started, reloaded = (self.sim.local(when)
+            for when in (self.sim.started, self.sim.reloaded))
+        writer.write(serialize({'Response': 'Success', **reply,
+            'CoreStartupDate': f'{started:%Y-%m-%d}',
+            'CoreStartupTime': f'{started:%H:%M:%S}',
+            'CoreReloadDate': f'{reloaded:%Y-%m-%d}',
+            'CoreReloadTime': f'{reloaded:%H:%M:%S}',
+            'CoreCurrentCalls': str(len(self.sim.channels))}))
 
     def _list(self, writer, reply, message, events, complete):
         self._ok(writer, reply, message, EventList='start')

@@ -270,7 +270,8 @@ class DeadLetterStatusTestCase(unittest.TestCase):
         database = StatusDatabase()
         executor = concurrent.futures.ThreadPoolExecutor(1)
         self.addCleanup(executor.shutdown)
-        link = PbxLink({'id': 1, 'code': 'main', 'host': '127.0.0.1',
+        link = PbxLink({'database': 'cc', 'id': 1, 'code': 'main',
+                'host': '127.0.0.1',
                 'port': 5038, 'username': 'u', 'secret': 's',
                 'inbound_contexts': None}, database, executor,
             directory.name)
@@ -280,7 +281,7 @@ class DeadLetterStatusTestCase(unittest.TestCase):
         link.sink.dead = 2
         asyncio.run(link._report(True))
         asyncio.run(link._report(True))
-        dead_path = os.path.join(directory.name, 'bridge-main.dead')
+        dead_path = os.path.join(directory.name, 'bridge-main@cc.dead')
         self.assertEqual(database.reports, [
                 ('disconnected', (0, dead_path)),
                 ('disconnected', (2, dead_path))])

@@ -18,6 +18,7 @@ import time
 import unittest
 
 from ccsuite import config, testing
+from trytond.modules.cc_telephony.bridge import file_base
 from trytond.modules.cc_telephony.pbxsim import scenario
 from trytond.modules.cc_telephony.pbxsim.server import AMIServer
 
@@ -194,7 +195,8 @@ class ScriptedDayTestCase(unittest.TestCase):
         return lock
 
     def spool_size(self):
-        path = os.path.join(self.spool.name, 'bridge-sim.spool')
+        path = file_base(self.spool.name, self.database.name, 'sim') + (
+            '.spool')
         return os.path.getsize(path) if os.path.exists(path) else 0
 
     async def wait_spooled(self):

@@ -90,10 +90,21 @@ def test_missing_unreadable_or_other_version_is_ignored(caplog):
         other = tracker_for(Recorder())
         other.save_state(path)
         with open(path, 'rb') as file:
-            _, state = pickle.load(file)
+            _, *saved = pickle.load(file)
         with open(path, 'wb') as file:
-            pickle.dump((STATE_VERSION + 1, state), file)
+            pickle.dump((STATE_VERSION + 1, *saved), file)
         assert not tracker.load_state(path)
     assert 'unreadable' in caplog.text
     assert f'has version {STATE_VERSION + 1}' in caplog.text
     assert tracker.calls == {} and tracker.agents == {}
+
+
+def test_a_pbx_start_is_compared_as_the_pbx_reports_it():
+    tracker = tracker_for(Recorder())
+    assert not tracker.pbx_restarted('2026-01-05 09:00:00')    # learnt
+    assert not tracker.pbx_restarted('2026-01-05 09:00:00')
+    assert not tracker.pbx_restarted(None)                     # refused
+    # Early in its start-up Asterisk reports the epoch: not a restart.
+    assert not tracker.pbx_restarted('1970-01-01 08:00:00')
+    assert tracker.pbx_restarted('2026-01-05 09:00:40')
+    assert tracker.pbx_started == '2026-01-05 09:00:40'
