@@ -6,6 +6,7 @@ when the call ends. Both write through methods that are idempotent on the
 call's Asterisk unique id: a fact delivered twice changes nothing.
 """
 import datetime as dt
+import json
 import math
 
 from sql import Column, Null, Select
@@ -295,6 +296,11 @@ class Call(ModelSQL, ModelView):
     routing_target = fields.Char("Routing Target", readonly=True)
     routing_reason = fields.Char("Routing Reason", readonly=True)
     routing_explanation = fields.Text("Routing Explanation", readonly=True)
+    # The explanation's steps (routing.Decision.steps) as JSON, from which
+    # routing_why says it in the reader's language.
+    routing_steps = fields.Text("Routing Steps", readonly=True)
+    routing_why = fields.Function(
+        fields.Text("Why Routed So"), 'get_routing_why')
 
     @classmethod
     def __setup__(cls):
@@ -327,6 +333,21 @@ class Call(ModelSQL, ModelView):
     @classmethod
     def default_direction(cls):
         return 'inbound'
+
+    def get_routing_why(self, name):
+        """The routing explanation in the reader's language; calls routed
+        before the steps were kept show the stored English."""
+        if not self.routing_steps:
+            return self.routing_explanation
+        states = dict(Pool().get('cc.agent').fields_get(
+                ['state'])['state']['selection'])
+        sentences = []
+        for key, params in json.loads(self.routing_steps):
+            if 'state' in params:
+                params['state'] = states.get(params['state'], params['state'])
+            sentences.append(gettext(
+                    f'cc_telephony.msg_routing_{key}', **params))
+        return '\n'.join(sentences)
 
     # -- routing decisions ------------------------------------------------
 
@@ -449,6 +470,8 @@ class Call(ModelSQL, ModelView):
             'routing_reason': decision.get('reason') or None,
             'routing_explanation': '\n'.join(
                 decision.get('explanation') or []) or None,
+            'routing_steps': (json.dumps(decision['steps'], ensure_ascii=False)
+                if decision.get('steps') else None),
             'service': links['services'].get(decision.get('service')),
             'queue': links['queues'].get(decision.get('queue')),
             'queue_code': decision.get('queue') or None,

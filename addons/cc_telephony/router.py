@@ -299,8 +299,7 @@ class Router:
         static = self.snapshot.values or {}
         policy = static.get('policy') or routing.Policy()
         decision = routing.Decision(queue=policy.default_queue)
-        decision.because('router_error', f'Router could not decide ({error}):'
-            ' default queue.')
+        decision.because('router_error', 'router_error', error=str(error))
         return decision
 
     def record(self, info, decision, routed_at):

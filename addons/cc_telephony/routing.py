@@ -18,8 +18,9 @@ are the channel variables the dialplan reads:
     voicemail box when one is configured.
 ``CC_REASON``
     Comma-separated codes of the rules that fired (``blacklist``, ``vip``,
-    ``affinity`` …); the sentences of ``Decision.explanation`` say the same
-    for people and are stored on the call.
+    ``affinity`` …); the steps of ``Decision.steps`` say the same for
+    people (sentences of :data:`SENTENCES`, translated in the web client)
+    and are stored on the call.
 
 Rules, in order: the dialled number selects a service and its queue;
 blacklisted callers are rejected or sent to an IVR; outside opening hours
@@ -32,6 +33,47 @@ a callback or voicemail, except VIP callers who always reach a human.
 import datetime as dt
 from dataclasses import dataclass, field
 IDLE_STATES = ('logged_out',)
+# The sentences a decision is explained with, by step key. The web client
+# shows them translated: each is the message cc_telephony.msg_routing_<key>
+# (message.xml), whose English text is the same.
+SENTENCES = {
+    'service': 'Dialled %(number)s: service "%(service)s", queue %(queue)s.',
+    'default_queue': 'Dialled number %(number)s is not a known service: '
+    'default queue %(queue)s.',
+    'no_queue': 'No queue serves this number: voicemail.',
+    'blacklist_ivr': 'Caller %(number)s is blacklisted: sent to IVR '
+    '%(ivr)s.',
+    'blacklist_reject': 'Caller %(number)s is blacklisted: rejected.',
+    'night_queue': 'Queue %(queue)s is closed: night service queue '
+    '%(night_queue)s.',
+    'night_ivr': 'Queue %(queue)s is closed: night service IVR %(ivr)s.',
+    'night_voicemail': 'Queue %(queue)s is closed: night service voicemail.',
+    'tier': 'Customer tier adds %(priority)s to the priority.',
+    'red_list': 'Caller is on the red list: priority raised by '
+    '%(priority)s.',
+    'vip': 'VIP caller: priority raised by %(priority)s and sent straight '
+    'to an agent.',
+    'pbx_distribution': 'No member of %(queue)s is known here: the PBX '
+    'distributes the call.',
+    'last_agent_unqualified': 'Last agent %(agent)s cannot take %(queue)s '
+    'calls: no affinity.',
+    'last_agent_busy': 'Last agent %(agent)s is %(state)s: not waiting for '
+    'them.',
+    'affinity': '%(agent)s served this caller recently and is ready: '
+    'preferred.',
+    'skills': '%(agent)s is the best skilled ready agent (%(skills)s).',
+    'longest_idle': '%(agent)s is the longest idle ready agent.',
+    'overflow': 'No agent of %(queue)s is signed in: overflow to '
+    '%(overflow)s.',
+    'nobody_signed_in': 'No agent of %(queue)s is signed in.',
+    'all_busy': 'All %(count)s suitable agents of %(queue)s are busy.',
+    'vip_waits': 'The VIP caller waits for an agent.',
+    'callback': 'Callback offered.',
+    'voicemail': 'Sent to voicemail.',
+    'waits': 'The caller waits in the queue.',
+    'router_error': 'The router could not decide (%(error)s): default '
+    'queue.',
+    }
 VARIABLES = ('CC_ACTION', 'CC_QUEUE', 'CC_PRIORITY', 'CC_AGENT',
     'CC_ANNOUNCE', 'CC_TARGET', 'CC_REASON')
 
@@ -145,12 +187,22 @@ class Decision:
     mailbox: str | None = None
     service: str | None = None
     reasons: list = field(default_factory=list)
-    explanation: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
 
-    def because(self, code, sentence):
+    def because(self, code, key, **params):
+        "A step of the explanation that is a reason (``code``) too."
         if code not in self.reasons:
             self.reasons.append(code)
-        self.explanation.append(sentence)
+        self.note(key, **params)
+
+    def note(self, key, **params):
+        "A step of the explanation: the sentence ``key`` of SENTENCES."
+        self.steps.append((key, params))
+
+    @property
+    def explanation(self):
+        "The steps as English sentences."
+        return [SENTENCES[key] % params for key, params in self.steps]
 
     def variables(self):
         "Channel variables for the dialplan (all of them, '' when unset)."
@@ -176,7 +228,8 @@ class Decision:
             'agent': self.agent,
             'target': self.target,
             'reason': ','.join(self.reasons),
-            'explanation': list(self.explanation),
+            'explanation': self.explanation,
+            'steps': [[key, dict(params)] for key, params in self.steps],
             'service': self.service,
             }
 
@@ -204,15 +257,14 @@ def _select_queue(request, decision):
     if service is not None:
         decision.service = service.number
         decision.announce = service.announcement
-        decision.because('service', f'Dialled {service.number}: service '
-            f'"{service.name}", queue {service.queue}.')
+        decision.because('service', 'service', number=service.number,
+            service=service.name, queue=service.queue)
         code = service.queue
     else:
         code = request.policy.default_queue
         if code:
-            decision.because('default_queue', f'Dialled number '
-                f'{request.dnis or "(none)"} is not a known service: '
-                f'default queue {code}.')
+            decision.because('default_queue', 'default_queue',
+                number=request.dnis or '-', queue=code)
     queue = request.queues.get(code) if code else None
     if queue is not None:
         decision.queue = queue.code
@@ -224,7 +276,7 @@ def _unroutable(decision):
     "Nowhere to queue: voicemail rather than a silent hang-up."
     decision.action = 'voicemail'
     decision.target = 'voicemail'
-    decision.because('no_queue', 'No queue serves this number: voicemail.')
+    decision.because('no_queue', 'no_queue')
     return decision
 
 
@@ -233,12 +285,12 @@ def _blacklisted(request, decision):
     decision.queue, decision.announce, decision.priority = None, None, 0
     if policy.blacklist_action == 'ivr' and policy.blacklist_ivr:
         decision.action, decision.target = 'ivr', policy.blacklist_ivr
-        decision.because('blacklist', f'Caller {request.caller.number} is '
-            f'blacklisted: sent to IVR {policy.blacklist_ivr}.')
+        decision.because('blacklist', 'blacklist_ivr',
+            number=request.caller.number, ivr=policy.blacklist_ivr)
     else:
         decision.action, decision.target = 'reject', 'reject'
-        decision.because('blacklist', f'Caller {request.caller.number} is '
-            'blacklisted: rejected.')
+        decision.because('blacklist', 'blacklist_reject',
+            number=request.caller.number)
     return decision
 
 
@@ -252,20 +304,19 @@ def _night_service(request, queue, decision):
         if night is not None and night.is_open(request.now):
             decision.queue = night.code
             decision.announce = night.announcement or decision.announce
-            decision.because('closed', f'Queue {queue.code} is closed: '
-                f'night service queue {night.code}.')
+            decision.because('closed', 'night_queue', queue=queue.code,
+                night_queue=night.code)
             return night
     decision.queue = None
     if queue.night_kind == 'ivr' and queue.night_target:
         decision.target = queue.night_target
-        decision.because('closed', f'Queue {queue.code} is closed: night '
-            f'service IVR {queue.night_target}.')
+        decision.because('closed', 'night_ivr', queue=queue.code,
+            ivr=queue.night_target)
     else:
         decision.target = 'voicemail'
         decision.mailbox = (queue.night_target if queue.night_kind ==
             'voicemail' else None) or queue.voicemail_box
-        decision.because('closed', f'Queue {queue.code} is closed: night '
-            'service voicemail.')
+        decision.because('closed', 'night_voicemail', queue=queue.code)
     return None
 
 
@@ -275,16 +326,14 @@ def _set_priority(request, queue, decision):
     priority = queue.priority + (service.priority if service else 0)
     if caller.routing_priority:
         priority += caller.routing_priority
-        decision.because('tier', f'Customer tier adds '
-            f'{caller.routing_priority} to the priority.')
+        decision.because('tier', 'tier', priority=caller.routing_priority)
     if caller.list_status == 'red':
         priority += policy.red_list_boost
-        decision.because('red_list', f'Caller is on the red list: priority '
-            f'raised by {policy.red_list_boost}.')
+        decision.because('red_list', 'red_list',
+            priority=policy.red_list_boost)
     if caller.vip:
         priority += policy.vip_boost
-        decision.because('vip', f'VIP caller: priority raised by '
-            f'{policy.vip_boost} and sent straight to an agent.')
+        decision.because('vip', 'vip', priority=policy.vip_boost)
     decision.priority = priority
 
 
@@ -308,8 +357,8 @@ def _choose_agent(request, queue, decision):
         decision.action = 'queue'
     members = _members(request, queue)
     if not members:
-        decision.because('pbx_distribution', f'No member of {queue.code} '
-            'is known here: the PBX distributes the call.')
+        decision.because('pbx_distribution', 'pbx_distribution',
+            queue=queue.code)
         return
     qualified = [a for a in members if _qualified(a, queue)]
     ready = [a for a in qualified if a.state == 'ready']
@@ -333,16 +382,15 @@ def _prefer_last_agent(request, queue, decision, qualified):
         return False
     agent = next((a for a in qualified if a.interface == last), None)
     if agent is None:
-        decision.explanation.append(f'Last agent {last} cannot take '
-            f'{queue.code} calls: no affinity.')
+        decision.note('last_agent_unqualified', agent=last,
+            queue=queue.code)
         return False
     if agent.state != 'ready':
-        decision.explanation.append(f'Last agent {agent.label} is '
-            f'{agent.state.replace("_", " ")}: not waiting for them.')
+        decision.note('last_agent_busy', agent=agent.label,
+            state=agent.state)
         return False
     decision.agent = agent.interface
-    decision.because('affinity', f'{agent.label} served this caller '
-        'recently and is ready: preferred.')
+    decision.because('affinity', 'affinity', agent=agent.label)
     return True
 
 
@@ -361,11 +409,10 @@ def _prefer_best(request, queue, decision, ready):
     if queue.skills:
         skills = ', '.join(f'{s} {best.skills.get(s, 0)}'
             for s in sorted(queue.skills))
-        decision.because('skills', f'{best.label} is the best skilled ready '
-            f'agent ({skills}).')
+        decision.because('skills', 'skills', agent=best.label,
+            skills=skills)
     else:
-        decision.because('longest_idle', f'{best.label} is the longest '
-            'idle ready agent.')
+        decision.because('longest_idle', 'longest_idle', agent=best.label)
 
 
 def _overflow(request, queue, decision):
@@ -374,8 +421,8 @@ def _overflow(request, queue, decision):
     if target is None or not target.is_open(request.now):
         return False
     decision.queue = target.code
-    decision.because('overflow', f'No agent of {queue.code} is signed in: '
-        f'overflow to {target.code}.')
+    decision.because('overflow', 'overflow', queue=queue.code,
+        overflow=target.code)
     ready = [a for a in _members(request, target)
         if _qualified(a, target) and a.state == 'ready']
     if ready:
@@ -385,18 +432,18 @@ def _overflow(request, queue, decision):
 
 def _all_busy(request, queue, decision, signed_in):
     if not signed_in:
-        why = f'No agent of {queue.code} is signed in'
+        decision.note('nobody_signed_in', queue=queue.code)
     else:
-        why = f'All {len(signed_in)} suitable agents of {queue.code} are busy'
+        decision.note('all_busy', count=len(signed_in), queue=queue.code)
     if request.caller.vip:
-        decision.explanation.append(f'{why}: VIP caller waits for an agent.')
+        decision.note('vip_waits')
         return
     if queue.busy_action == 'callback':
         decision.action = 'callback'
-        decision.because('busy', f'{why}: callback offered.')
+        decision.because('busy', 'callback')
     elif queue.busy_action == 'voicemail':
         decision.action, decision.target = 'voicemail', 'voicemail'
         decision.mailbox = queue.voicemail_box
-        decision.because('busy', f'{why}: voicemail.')
+        decision.because('busy', 'voicemail')
     else:
-        decision.because('busy', f'{why}: caller waits in queue.')
+        decision.because('busy', 'waits')

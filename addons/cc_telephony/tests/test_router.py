@@ -330,6 +330,40 @@ class RouterTestCase(TestCase):
                 stamp = changed
 
 
+    @with_transaction()
+    def test_explanation_in_the_readers_language(self):
+        "The call says why it was routed so in English and in zh_CN"
+        from pathlib import Path
+
+        from trytond.modules.cc_telephony.routing import SENTENCES
+        from trytond.transaction import Transaction
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Message = pool.get('ir.message')
+        ModelData = pool.get('ir.model.data')
+        Translation = pool.get('ir.translation')
+        for key, sentence in SENTENCES.items():
+            with self.subTest(key=key):
+                message = Message(ModelData.get_id(
+                        'cc_telephony', f'msg_routing_{key}'))
+                self.assertEqual(message.text, sentence)
+
+        router = self.setup_center()
+        info = {'uniqueid': 'why', 'caller_raw': VIP_NUMBER, 'dnis': '95588'}
+        decision = router.decide(info, NOW)
+        Call.record_decisions([dict(info, routed_at=NOW,
+                    **decision.as_dict())])
+        call, = Call.search([('uniqueid', '=', 'why')])
+        self.assertEqual(call.routing_why, '\n'.join(decision.explanation))
+
+        Translation.translation_import('zh_CN', 'cc_telephony', [str(
+                    Path(__file__).parent.parent / 'locale' / 'zh_CN.po')])
+        with Transaction().set_context(language='zh_CN'):
+            why = Call(call.id).routing_why
+        self.assertIn('VIP 来电', why)
+        self.assertNotIn('VIP caller', why)
+
+
 class CallInfoTestCase(unittest.TestCase):
 
     def test_call_info(self):
@@ -463,7 +497,7 @@ class FakeRouter:
         if self.fail:
             raise ConnectionError('database is down')
         decision = Decision(queue='sales', priority=3, agent='PJSIP/8002')
-        decision.because('affinity', 'Served before.')
+        decision.because('affinity', 'affinity', agent='PJSIP/8002')
         return decision
 
     def fallback(self, error):
@@ -519,7 +553,8 @@ class HandleTestCase(unittest.TestCase):
                     'CC_AGENT,CC_ANNOUNCE,CC_TARGET,CC_REASON)']])
         (uniqueid, decision), = router.recorded
         self.assertEqual(uniqueid, '1700000000.1')
-        self.assertEqual(decision['explanation'], ['Served before.'])
+        self.assertEqual(decision['steps'],
+            [['affinity', {'agent': 'PJSIP/8002'}]])
 
     def test_answer_one_command_per_variable(self):
         "--answer variables: the same variables, one SET VARIABLE each"

@@ -306,7 +306,9 @@ class BusyTestCase(unittest.TestCase):
         self.assertEqual(decision.action, 'callback')
         self.assertEqual(decision.queue, 'sales')
         self.assertEqual(decision.target, None)
-        self.assertIn('All 2 suitable agents', decision.explanation[-1])
+        self.assertEqual(decision.explanation[-2:], [
+                'All 2 suitable agents of sales are busy.',
+                'Callback offered.'])
 
     def test_all_busy_voicemail(self):
         queues = {'sales': Queue('sales', busy_action='voicemail')}
@@ -343,8 +345,8 @@ class BusyTestCase(unittest.TestCase):
                 agents=[agent('PJSIP/1', state='logged_out')]))
         self.assertEqual(decision.queue, 'sales')
         self.assertEqual(decision.action, 'callback')
-        self.assertIn('No agent of sales is signed in',
-            decision.explanation[-1])
+        self.assertIn('No agent of sales is signed in.',
+            decision.explanation)
 
     def test_busy_agents_do_not_overflow(self):
         queues = {'sales': Queue('sales', overflow='backup'),
