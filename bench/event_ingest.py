@@ -50,14 +50,14 @@ def traffic_scenario(calls, start):
     rate = 12.0
     return {
         'start': start.isoformat(), 'seed': calls,
-        'queues': [{'name': 'general', 'strategy': 'rrmemory',
+        'queues': [{'name': 'consult', 'strategy': 'rrmemory',
             'timeout': 15, 'wrapuptime': 10}],
         'agents': [{'interface': f'PJSIP/{7000 + n}',
-            'queues': {'general': 0}, 'answer_delay': 4,
+            'queues': {'consult': 0}, 'answer_delay': 4,
             'no_answer_probability': 0.05}
             for n in range(AGENTS)],
         'traffic': {'rate_per_minute': rate, 'duration': calls / rate * 60,
-            'dnis': '10086', 'queue': 'general', 'ring_no_answer': 0.05,
+            'dnis': '10086', 'queue': 'consult', 'ring_no_answer': 0.05,
             'handle_time': {'dist': 'lognormal', 'mean': 180, 'sigma': 0.6},
             'patience': {'dist': 'exponential', 'mean': 150},
             'hold': {'probability': 0.15, 'duration': 20},

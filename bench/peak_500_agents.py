@@ -35,7 +35,7 @@ import telephony_bench as bench  # noqa: E402
 
 PEAK_SECONDS = 900
 TAIL_SECONDS = 1800
-QUEUE = 'general'
+QUEUE = 'consult'
 
 
 def create_agents(name, count):

@@ -326,7 +326,7 @@ def run_variant(name, variant, callers, options, quick, rng,
 
 # What a FastAGI server without a database answers (client_floor): the
 # router's variables, of the usual size.
-FIXED_ANSWER = {'CC_ACTION': 'queue', 'CC_QUEUE': 'general',
+FIXED_ANSWER = {'CC_ACTION': 'queue', 'CC_QUEUE': 'consult',
     'CC_PRIORITY': '10', 'CC_AGENT': 'PJSIP/8002', 'CC_ANNOUNCE': '',
     'CC_TARGET': '', 'CC_REASON': 'service,tier,vip,affinity'}
 

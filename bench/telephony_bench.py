@@ -126,7 +126,7 @@ def whole_seconds(plan):
 
 
 def schedule_arrivals(sim, traffic, times, rng, callers=(), dnis='10086',
-        queue='general'):
+        queue='consult'):
     "Calls at the given offsets (whole seconds), plans drawn like pbxsim's."
     from trytond.modules.cc_telephony.pbxsim import scenario
     for at in times:

@@ -6,6 +6,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / 'trytond.conf'
 ADDONS = ROOT / 'addons'
 SQLITE_PATH = ROOT / 'var' / 'db'
+# Where `make run`'s bridge keeps its spool and state (--spool-dir).
+SPOOL_PATH = ROOT / 'var' / 'spool'
 
 
 def cc_modules():

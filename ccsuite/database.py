@@ -80,6 +80,7 @@ def create_empty(database):
 
 
 def drop(database):
+    drop_bridge_files(database)
     uri = config.database_uri()
     if not uri:
         # The -wal/-shm files of a dropped database would be replayed into
@@ -91,6 +92,17 @@ def drop(database):
     import psycopg
     with psycopg.connect(_pg_dsn(uri, 'postgres'), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def drop_bridge_files(database):
+    """The spools, dead letters and state `make run`'s bridge and router
+    kept for the database: they would only set them aside as another
+    incarnation's (see cc_telephony's bridge.file_base)."""
+    from urllib.parse import quote
+    for service in ('bridge', 'router'):
+        for path in config.SPOOL_PATH.glob(
+                f'{service}-*@{quote(database, safe="")}.*'):
+            path.unlink(missing_ok=True)
 
 
 def initialise(database, password, modules=None):

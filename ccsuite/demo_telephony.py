@@ -31,33 +31,53 @@ SKILLS = [
 # code, name, strategy, base priority, required skills {code: minimum},
 # busy action, wrap-up seconds
 QUEUES = [
-    ('general', "综合咨询", 'rrmemory', 0, {}, 'queue', 10),
+    ('consult', "综合咨询", 'rrmemory', 0, {}, 'queue', 10),
     ('complaints', "投诉", 'skills_weighted', 5, {'complaint': 3},
         'callback', 20),
     ('vip', "VIP", 'ringall', 10, {'vip': 4}, 'queue', 10),
     ]
-OVERFLOWS = {'vip': 'general', 'complaints': 'general'}
+OVERFLOWS = {'vip': 'consult', 'complaints': 'consult'}
 # interface, extension, user login (None: a simulated colleague without a
 # login), skills {code: proficiency}, queues {code: penalty}
 AGENTS = [
     ('PJSIP/8001', '8001', 'agent',
         {'billing': 4, 'broadband': 3, 'complaint': 3},
-        {'general': 0, 'complaints': 1}),
+        {'consult': 0, 'complaints': 1}),
     ('PJSIP/8002', '8002', 'agent2', {'billing': 3, 'broadband': 4},
-        {'general': 0}),
+        {'consult': 0}),
     ('PJSIP/8003', '8003', 'leader',
         {'billing': 5, 'complaint': 5, 'vip': 5},
-        {'general': 1, 'complaints': 0, 'vip': 0}),
+        {'consult': 1, 'complaints': 0, 'vip': 0}),
     ('PJSIP/8004', '8004', None, {'billing': 3, 'vip': 4},
-        {'general': 0, 'vip': 1}),
+        {'consult': 0, 'vip': 1}),
     ('PJSIP/8005', '8005', None, {'broadband': 5, 'complaint': 4},
-        {'general': 0, 'complaints': 0}),
+        {'consult': 0, 'complaints': 0}),
     ]
 # number as the trunk delivers it, service name, queue, priority bonus
 DNIS = [
-    ('10086', "综合咨询热线", 'general', 0),
+    ('10086', "综合咨询热线", 'consult', 0),
     ('10080', "投诉专线", 'complaints', 0),
     ('10086888', "VIP 专线", 'vip', 5),
+    ]
+# IVR menus: code, name, greeting (Asterisk sound file), parent, options
+# [(key, action, target: menu or queue code, language, or service)].
+# AGI(agi://127.0.0.1:14573/ivr) starts at welcome, the top menu.
+IVR_MENUS = [
+    ('welcome', "语种选择", 'cc-ivr-welcome', None, [
+            ('1', 'language', 'zh', 'main', "普通话"),
+            ('2', 'language', 'en', 'main', "English")]),
+    ('main', "主菜单", 'cc-ivr-main', 'welcome', [
+            ('1', 'queue', 'consult', None, "综合咨询"),
+            ('2', 'submenu', 'billing', None, "账单与宽带"),
+            ('3', 'queue', 'complaints', None, "投诉"),
+            ('4', 'self_service', 'account_number', None, "输入账号"),
+            ('0', 'agent', None, None, "人工服务"),
+            ('*', 'main', None, None, "重听")]),
+    ('billing', "账单与宽带", 'cc-ivr-billing', 'main', [
+            ('1', 'queue', 'consult', None, "账单查询"),
+            ('2', 'queue', 'vip', None, "VIP 账单"),
+            ('9', 'back', None, None, "返回上一级"),
+            ('*', 'main', None, None, "主菜单")]),
     ]
 
 
@@ -72,6 +92,7 @@ def setup(database):
         _pbx(pool, queues, created)
         _agents(pool, skills, queues, created)
         _dnis(pool, queues, created)
+        _ivr_menus(pool, queues, created)
         return created
 
 
@@ -134,7 +155,7 @@ def _pbx(pool, queues, created):
                     'ami_host': '127.0.0.1', 'ami_port': AMI_PORT,
                     'ami_username': AMI_USER, 'ami_secret': AMI_SECRET,
                     'agi_host': '127.0.0.1', 'agi_port': AGI_PORT,
-                    'default_queue': queues['general'],
+                    'default_queue': queues['consult'],
                     }]))
 
 
@@ -178,6 +199,36 @@ def _dnis(pool, queues, created):
                     'priority': priority}
                 for number, service, queue, priority in DNIS
                 if number not in existing]))
+
+
+def _ivr_menus(pool, queues, created):
+    "The IVR menu tree of IVR_MENUS, menus that exist left as they are."
+    Menu = pool.get('cc.ivr.menu')
+    existing = {m.code for m in Menu.search(
+            [('active', 'in', [True, False])])}
+    new = [row for row in IVR_MENUS if row[0] not in existing]
+    menus = {m.code: m for m in _count(created, 'cc.ivr.menu', Menu.create([
+                    {'code': code, 'name': name, 'greeting': greeting,
+                        'invalid_prompt': 'cc-ivr-invalid'}
+                    for code, name, greeting, _, _ in new]))}
+    every = {m.code: m.id for m in Menu.search(
+            [('active', 'in', [True, False])])}
+    for code, _, _, parent, options in new:
+        values = []
+        for key, action, target, language_menu, label in options:
+            option = {'key': key, 'action': action, 'label': label}
+            if action == 'language':
+                option.update(language=target,
+                    submenu=every.get(language_menu))
+            elif action == 'submenu':
+                option['submenu'] = every[target]
+            elif action == 'queue':
+                option['queue'] = queues[target]
+            elif action == 'self_service':
+                option['service'] = target
+            values.append(option)
+        Menu.write([menus[code]], {'parent': every.get(parent),
+                'options': [('create', values)]})
 
 
 def has_pbx(database, code):

@@ -399,3 +399,28 @@ class XmlRpc:
 
     def __call__(self, method, *params):
         return getattr(self.proxy, method)(*params)
+
+
+# --- bus ---------------------------------------------------------------------
+
+def publish_on_bus(database, channel, message):
+    """Send ``message`` (a dict) on trytond's bus ``channel`` of ``database``
+    (a name) as ``trytond.bus.Bus.publish`` does: a PostgreSQL NOTIFY that
+    every server's bus listener on that database receives. PostgreSQL only
+    (SQLite has no channels). Browser tests use it to know that the
+    server's listener, started by the web client's first long poll, is up:
+    a message published before it is lost."""
+    import uuid
+
+    import psycopg
+
+    from . import database as databases
+    uri = config.database_uri()
+    if not uri:
+        raise RuntimeError("the bus needs PostgreSQL (CC_DATABASE_URI)")
+    payload = json.dumps({'channel': channel, 'message': {
+                **message, 'message_id': str(uuid.uuid4())}},
+        separators=(',', ':'))
+    with psycopg.connect(databases._pg_dsn(uri, database),
+            autocommit=True) as conn:
+        conn.execute('SELECT pg_notify(%s, %s)', ('bus', payload))

@@ -247,6 +247,9 @@ ACTION_CLASSES = {
     'Hangup': {'system', 'call'}, 'Redirect': {'call'},
     'BlindTransfer': {'call'}, 'Atxfer': {'call'},
     'PJSIPNotify': {'system'},
+    'Setvar': {'call'}, 'Getvar': {'call', 'reporting'},
+    'MixMonitor': {'system'}, 'StopMixMonitor': {'system', 'call'},
+    'MuteAudio': {'system'},
     }
 # ChanSpy()'s option letters (app_chanspy.c spy_opts).
 CHANSPY_OPTIONS = set('bBcdeEgnoqrsSuvwWxX')
@@ -560,6 +563,10 @@ def test_night_service_branches(dialplan):
     ivr = route['ivr']
     assert 'DIALPLAN_EXISTS(cc-ivr,${CC_TARGET},1)' in ivr[0].args
     assert '?cc-ivr,${CC_TARGET},1' in ivr[0].args
+    # The suite's own menus: the router's ivr script, then its answer.
+    assert any(p.app == 'AGI' and p.args.startswith('${CC_ROUTER_IVR}/')
+        for p in ivr)
+    assert ivr[-1].app == 'Goto' and 'cc-route' in ivr[-1].args
     assert dialplan['cc-ivr'].extensions
     callback = ' '.join(f'{s.app}({s.args})' for s in route['callback'])
     assert 'Read(' in callback and '?queue,1' in callback
@@ -722,8 +729,6 @@ def test_every_strategy_maps_to_an_asterisk_strategy():
 
 def test_demo_queues_are_in_queues_conf(asterisk_queues):
     for code, values in demo_queues().items():
-        if code.lower() == 'general':
-            continue  # see test_demo_queue_codes_can_be_asterisk_queues
         assert code in asterisk_queues, code
         queue = options(asterisk_queues[code])
         strategy = values['strategy']
@@ -744,12 +749,8 @@ def test_queues_have_no_static_members(asterisk_queues):
     assert options(asterisk_queues['general'])['persistentmembers'] == 'yes'
 
 
-@pytest.mark.xfail(strict=True, reason="the demo center's queue code "
-    "'general' is app_queue's settings section in queues.conf: that queue "
-    "cannot exist on a real Asterisk (ccsuite/demo_telephony.py)")
-def test_demo_queue_codes_can_be_asterisk_queues():
-    for code in demo_queues():
-        assert code.lower() != 'general', code
+def test_default_queue_is_a_demo_queue(dialplan_globals):
+    assert dialplan_globals['CC_DEFAULT_QUEUE'] in demo_queues()
 
 
 def test_cdr_events_are_enabled():
@@ -757,3 +758,14 @@ def test_cdr_events_are_enabled():
     assert options(cdr_manager['general'])['enabled'] == 'yes'
     cdr = conf_sections(ASTERISK_DIR / 'cdr.conf')
     assert options(cdr['general'])['enable'] == 'yes'
+
+
+def test_spooling_services_keep_their_spool_in_a_volume(compose, services):
+    "What the bridge and router spool survives a container's restart"
+    for name in ('bridge', 'router'):
+        command = services[name]['command']
+        assert '--spool-dir' in command, name
+        spool_dir = command[command.index('--spool-dir') + 1]
+        mounts = {v.split(':')[1]: v.split(':')[0]
+            for v in services[name].get('volumes', [])}
+        assert mounts.get(spool_dir) in compose['volumes'], name

@@ -4,11 +4,11 @@ processes) -> database, on SQLite or PostgreSQL (CC_DATABASE_URI).
 addons/cc_telephony/tests/test_e2e_pbx.py already plays a day with VIP
 affinity, ring-no-answer then answered, blacklist, callback offered with an
 abandon and a blind transfer. This file adds what it does not cover:
-hold, a VIP jumping the queue, an attended transfer through Local channels,
-night service; AMI cut mid-call; the database down mid-call (PostgreSQL:
-connections refused and killed; SQLite: another process holds the write
-lock); malformed AMI frames and FastAGI requests; services stopped by
-SIGTERM exit cleanly. Records are read straight from the database.
+hold, a VIP jumping the queue, an attended transfer (Asterisk's Atxfer,
+through its Local channel), night service; AMI cut mid-call; the database
+down mid-call (PostgreSQL: connections refused and killed; SQLite: another
+process holds the write lock); malformed AMI frames and FastAGI requests;
+services stopped by SIGTERM exit cleanly. Records are read straight from the database.
 
 The simulator runs in this process on a stepped clock; a real PBX is never
 silent for long, so a DeviceStateChange heartbeat every simulated second
@@ -39,7 +39,7 @@ SERVICE, NIGHT_SERVICE = '95588', '95599'
 NIGHT_QUEUE = 'night'
 PBX_CODE = 'e2e'
 SIM_QUEUES = [
-    {'name': 'general', 'strategy': 'linear', 'timeout': 15, 'retry': 2,
+    {'name': 'consult', 'strategy': 'linear', 'timeout': 15, 'retry': 2,
         'wrapuptime': 10},
     {'name': NIGHT_QUEUE, 'strategy': 'linear', 'timeout': 15},
     ]
@@ -65,7 +65,7 @@ def setup_center(database, ami_port, agi_port):
                                     'start_time': dt.time(3, 0),
                                     'end_time': dt.time(3, 1)}])]}])
         general, night = Queue.create([
-                {'name': "综合咨询", 'code': 'general', 'strategy': 'linear',
+                {'name': "综合咨询", 'code': 'consult', 'strategy': 'linear',
                     'wrapup_seconds': 10},
                 {'name': "夜间", 'code': NIGHT_QUEUE,
                     'calendar': night_hours.id,
@@ -270,12 +270,12 @@ def call(when, caller, dnis=SERVICE, **plan):
 
 
 def login(when, *agents):
-    return [{'at': when, 'do': 'login', 'queue': 'general', 'agent': agent}
+    return [{'at': when, 'do': 'login', 'queue': 'consult', 'agent': agent}
         for agent in agents]
 
 
 def logout(when, *agents):
-    return [{'at': when, 'do': 'logout', 'queue': 'general', 'agent': agent}
+    return [{'at': when, 'do': 'logout', 'queue': 'consult', 'agent': agent}
         for agent in agents]
 
 
@@ -321,25 +321,25 @@ EXPECTED_CALLS = [
     # number, dnis, queue, result, action, priority, preferred agent,
     # target, reasons, wait, ring, talk, hold, wrap-up, within SL,
     # handling agent, customer, state, enter, answer, end (seconds)
-    ('+8613700000001', SERVICE, 'general', 'answered', 'queue', 0, None,
+    ('+8613700000001', SERVICE, 'consult', 'answered', 'queue', 0, None,
         None, 'service', 3.0, 3.0, 45.0, 15.0, 10.0, True, ALICE, None,
         'ended', 10.0, 13.0, 73.0),
-    ('+8613700000002', SERVICE, 'general', 'answered', 'queue', 0, None,
+    ('+8613700000002', SERVICE, 'consult', 'answered', 'queue', 0, None,
         None, 'service', 3.0, 3.0, 60.0, 0.0, 10.0, True, ALICE, None,
         'ended', 100.0, 103.0, 163.0),
-    ('+8613700000003', SERVICE, 'general', 'answered', 'queue', 0, None,
+    ('+8613700000003', SERVICE, 'consult', 'answered', 'queue', 0, None,
         None, 'service', 3.0, 3.0, 60.0, 0.0, 10.0, True, BOB, None,
         'ended', 101.0, 104.0, 164.0),
-    ('+8613700000004', SERVICE, 'general', 'answered', 'queue', 0, None,
+    ('+8613700000004', SERVICE, 'consult', 'answered', 'queue', 0, None,
         None, 'service,busy', 67.0, 3.0, 30.0, 0.0, 10.0, False, BOB, None,
         'ended', 110.0, 177.0, 207.0),
     # Tier VIP (10) + the PBX's VIP boost (10): joins ahead of the caller
     # waiting since 110 and gets the first agent free (Alice at 173).
-    ('+8613800000001', SERVICE, 'general', 'answered', 'queue', 20, None,
+    ('+8613800000001', SERVICE, 'consult', 'answered', 'queue', 20, None,
         None, 'service,tier,vip', 56.0, 3.0, 30.0, 0.0, 10.0, False, ALICE,
         "VIP 客户", 'ended', 120.0, 176.0, 206.0),
     # Attended transfer: the consulted party (not an agent) ends the call.
-    ('+8613700000005', SERVICE, 'general', 'transferred', 'queue', 0, None,
+    ('+8613700000005', SERVICE, 'consult', 'transferred', 'queue', 0, None,
         None, 'service', 3.0, 5.0, 67.0, 0.0, 10.0, True, None, None,
         'ended', 300.0, 303.0, 360.0),
     ('+8613700000006', NIGHT_SERVICE, None, 'voicemail', 'night', 0, None,
@@ -471,9 +471,9 @@ TWO_CALLS = login(0, ALICE) + [call(10, '13700000001', talk=60),
 def assert_two_calls_exact(center, pbx):
     "TWO_CALLS recorded as if nothing had happened to the services."
     assert [row[:5] + row[-3:] for row in calls(center, pbx)] == [
-        ('+8613700000001', SERVICE, 'general', 'answered', 'queue',
+        ('+8613700000001', SERVICE, 'consult', 'answered', 'queue',
             10.0, 13.0, 73.0),
-        ('+8613700000002', SERVICE, 'general', 'answered', 'queue',
+        ('+8613700000002', SERVICE, 'consult', 'answered', 'queue',
             200.0, 203.0, 233.0)]
     assert [row[:6] for row in legs(center, pbx)] == [
         ('+8613700000001', ALICE, 'completed', 10.0, 13.0, 73.0),
@@ -608,9 +608,9 @@ def test_database_down_mid_call(center):
     second_reason = ('router_error' if config.database_uri()
         else 'service,busy')
     assert [row[:5] + (row[8],) + row[-3:] for row in rows] == [
-        ('+8613700000001', SERVICE, 'general', 'answered', 'queue',
+        ('+8613700000001', SERVICE, 'consult', 'answered', 'queue',
             'service', 10.0, 13.0, 73.0),
-        ('+8613700000002', SERVICE, 'general', 'answered', 'queue',
+        ('+8613700000002', SERVICE, 'consult', 'answered', 'queue',
             second_reason, 100.0, 103.0, 133.0)]
     assert [row[:6] + (row[9],) for row in legs(center, pbx)] == [
         ('+8613700000001', ALICE, 'completed', 10.0, 13.0, 73.0, 10.0),
@@ -636,7 +636,7 @@ def test_demo_telephony_is_idempotent(template_database, output_dir):
         second = subprocess.run(command, env=child_environ(), cwd=ROOT,
             check=True, capture_output=True, text=True).stdout
         assert first.strip() == ('demo telephony: 5 cc.agent, 3 cc.dnis, '
-            '1 cc.pbx, 3 cc.queue, 4 cc.skill')
+            '3 cc.ivr.menu, 1 cc.pbx, 3 cc.queue, 4 cc.skill')
         assert second.strip() == 'demo telephony: nothing to add'
         agents = database.query('SELECT a.interface, u.login FROM cc_agent a '
             'LEFT JOIN res_user u ON u.id = a."user" ORDER BY a.interface')

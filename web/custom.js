@@ -3,13 +3,18 @@
    Screen pop (addons/cc_telephony/doc/screenpop.rst): the server publishes
    {type: 'cc_screen_pop', ...} on the bus channel user:<uid> (PostgreSQL);
    where the database has no channels (SQLite) the same messages are polled
-   from cc.screen.pop. Supervisor boards reload themselves. */
+   from cc.screen.pop. Supervisor boards, and the agent's own console while
+   it is not being edited, reload themselves. */
 (function() {
     'use strict';
 
     var POLL_MS = 1000;
     var BOARD_RELOAD_MS = 5000;
     var BOARD_MODELS = ['cc.queue.board', 'cc.agent.board'];
+    // The agent's console (My Console): the cc.agent form showing today's
+    // figures; the administrators' agent form has none of them.
+    var CONSOLE_MODEL = 'cc.agent';
+    var CONSOLE_FIELD = 'today_calls';
     var SPARE_MODEL = 'party.party';
     var SPARE_DELAY_MS = 500;
     var TEXTS = {
@@ -420,7 +425,25 @@
         return wizard_response.call(this, definition);
     };
 
-    // Supervisor boards: reload the visible list every few seconds.
+    // The console's record is read again (live state, today's figures)
+    // unless it is new or has changes not saved.
+    function reload_console(screen) {
+        var view = screen.current_view;
+        var record = screen.current_record;
+        if (!view || view.view_type !== 'form' || !view.widgets ||
+                !(CONSOLE_FIELD in view.widgets) || !record ||
+                record.id < 0 || screen.modified() || cc.console_busy) {
+            return;
+        }
+        cc.console_busy = true;
+        record.cancel();
+        jQuery.when(screen.display()).always(function() {
+            cc.console_busy = false;
+        });
+    }
+
+    // Supervisor boards: reload the visible list every few seconds; the
+    // agent's console: its record.
     window.setInterval(function() {
         if (document.visibilityState !== 'visible') {
             return;
@@ -431,6 +454,8 @@
                 screen.current_view &&
                 screen.current_view.view_type === 'tree') {
             screen.search_filter(screen.screen_container.get_text());
+        } else if (screen && screen.model_name === CONSOLE_MODEL) {
+            reload_console(screen);
         }
     }, BOARD_RELOAD_MS);
 }());

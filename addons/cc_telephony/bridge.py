@@ -28,6 +28,7 @@ import time
 import urllib.parse
 
 from . import screenpop
+from .call import is_call_race
 from .ami import AMIClient, AMIError, channel_uniqueids
 from .spool import Spool, claim, set_aside
 from .service import (
@@ -41,13 +42,15 @@ STATUS_EVERY = 5.0
 POOL_WAIT = 2.0
 
 
-def file_base(spool_dir, database, code):
+def file_base(spool_dir, database, code, service='bridge'):
     """Path without suffix of the files of PBX ``code`` for ``database``:
-    ``bridge-<code>@<database>``, each name quoted so that any name gives
-    one safe file name and the ``@`` cannot be part of either."""
+    ``<service>-<code>@<database>`` (the bridge's, or the router's with
+    ``service='router'``), each name quoted so that any name gives one safe
+    file name and the ``@`` cannot be part of either."""
     def quote(name):
         return urllib.parse.quote(name or '', safe='')
-    return os.path.join(spool_dir, f'bridge-{quote(code)}@{quote(database)}')
+    return os.path.join(spool_dir,
+        f'{service}-{quote(code)}@{quote(database)}')
 
 
 def incarnation(settings):
@@ -87,9 +90,12 @@ def decode(item):
 def is_transient(error):
     """Whether a failed store may succeed later unchanged: the database is
     unavailable, locked or busy (OperationalError and InterfaceError of
-    every DB-API driver, a refused connection, a lock timeout). Anything
+    every DB-API driver, a refused connection, a lock timeout) or another
+    writer created the same call meanwhile (call.is_call_race). Anything
     else is a fault of the data, which retrying cannot cure."""
     if isinstance(error, (ConnectionError, TimeoutError, OSError)):
+        return True
+    if is_call_race(error):
         return True
     names = {c.__name__ for c in type(error).__mro__}
     if names & {'OperationalError', 'InterfaceError',

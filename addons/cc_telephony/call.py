@@ -16,7 +16,7 @@ from sql.functions import CurrentTimestamp
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
-from trytond.model.exceptions import ValidationError
+from trytond.model.exceptions import AccessError, ValidationError
 from trytond.pool import Pool, PoolMeta
 from trytond.rpc import RPC
 from trytond.tools import grouped_slice
@@ -24,6 +24,21 @@ from trytond.transaction import Transaction, without_check_access
 
 # Advisory lock id (PostgreSQL) shared by everything that creates calls.
 CALL_WRITERS_LOCK = 0x63632e63  # 'cc.c'
+# The unique constraint on the calls' uniqueid, as the database names it.
+UNIQUEID_CONSTRAINT = 'cc_call_uniqueid_unique'
+
+
+def is_call_race(error):
+    """Whether ``error`` is two writers (router, bridge, screen pop) having
+    created the same call at once. lock_calls serialises them, but on
+    PostgreSQL a REPEATABLE READ transaction that had already read does not
+    see the other's call after the lock: the insert hits the unique
+    constraint. The same work in a new transaction sees the call."""
+    while error is not None:
+        if UNIQUEID_CONSTRAINT in str(error):
+            return True
+        error = error.__cause__
+    return False
 DIRECTIONS = [
     ('inbound', "Inbound"),
     ('outbound', "Outbound"),
@@ -232,6 +247,11 @@ def check_fact_value(message, record, name, value, kind, choices=None,
                 value=repr(value)[:100]))
 
 
+# What an agent may change on a call (picking the customer of a number
+# several customers share).
+AGENT_WRITABLE = {'party'}
+
+
 class Call(ModelSQL, ModelView):
     "Call"
     __name__ = 'cc.call'
@@ -329,6 +349,22 @@ class Call(ModelSQL, ModelView):
     @classmethod
     def default_state(cls):
         return 'live'
+
+    @classmethod
+    def check_modification(cls, mode, calls, values=None, external=False):
+        """A call is what the telephone system recorded: over RPC, who may
+        not record calls (create access, as for ingestion) may only pick
+        its customer among the candidates. Tryton does not enforce
+        ``readonly`` on the server."""
+        super().check_modification(mode, calls, values=values,
+            external=external)
+        if mode != 'write' or not external or not values:
+            return
+        recorded = sorted(set(values) - AGENT_WRITABLE)
+        access = Pool().get('ir.model.access').get_access([cls.__name__])
+        if recorded and not access[cls.__name__]['create']:
+            raise AccessError(gettext('cc_telephony.msg_call_recorded_fields',
+                    fields=', '.join(cls._fields[f].string for f in recorded)))
 
     @classmethod
     def default_direction(cls):
@@ -435,6 +471,10 @@ class Call(ModelSQL, ModelView):
                         })
                 to_create.append(values)
                 continue
+            if call.queue_code:
+                # The bridge saw where the call waited (an overflow queue,
+                # say); the router only where it sent it (routing_queue).
+                del values['queue'], values['queue_code']
             values = changed_values(call, values)
             if values:
                 to_write.extend(([call], values))
@@ -1002,6 +1042,11 @@ class CallLeg(ModelSQL, ModelView):
         "Wrap-up (s)", digits=(16, 3), readonly=True)
     result = fields.Selection(LEG_RESULTS, "Result", readonly=True)
     transfer_target = fields.Char("Transferred To", readonly=True)
+    # The agent's own wrap-up of their part of the call (console.py).
+    disposition = fields.Many2One(
+        'cc.call.disposition', "Disposition", ondelete='RESTRICT',
+        readonly=True)
+    wrapup_note = fields.Text("Wrap-up Note", readonly=True)
 
     @classmethod
     def __setup__(cls):

@@ -53,6 +53,17 @@ TARGET_KINDS = [
     ('number', "External Number"),
     ]
 AMI_TIMEOUT = 5.0
+# MuteAudio directions: in is what the agent's phone sends (their voice),
+# out what it receives (the caller).
+MUTE_DIRECTIONS = {'in', 'out', 'all'}
+# Set on the channel an on-demand recording runs on: only those may be
+# stopped from the console ([cc-record]'s recordings of every call stay).
+ON_DEMAND_VARIABLE = 'CC_RECORDING_ON_DEMAND'
+# Longest internal extension dialled as typed (as the tracker's
+# internal_exten_length); longer numbers must be valid phone numbers.
+EXTENSION_DIGITS = 6
+NO_PENDING_WRAP_UP = {'wrapup_call': None, 'wrapup_since': None,
+    'wrapup_disposition': None, 'wrapup_pending_note': None}
 UP, RINGING = '6', {'4', '5'}
 
 
@@ -60,15 +71,19 @@ def utcnow():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def today_start():
-    "Naive UTC start of today in the company's time zone."
+def local_now():
+    "Now in the company's time zone (the PBX's, in the suite's set-up)."
     Company = Pool().get('company.company')
     company_id = Transaction().context.get('company')
     zone = 'UTC'
     if company_id:
         zone = Company(company_id).timezone or 'UTC'
-    local = dt.datetime.now(ZoneInfo(zone)).replace(
-        hour=0, minute=0, second=0, microsecond=0)
+    return dt.datetime.now(ZoneInfo(zone))
+
+
+def today_start():
+    "Naive UTC start of today in the company's time zone."
+    local = local_now().replace(hour=0, minute=0, second=0, microsecond=0)
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -102,11 +117,20 @@ class CallDisposition(DeactivableMixin, sequence_ordered(), ModelSQL,
 
 
 class Call(metaclass=PoolMeta):
+    """A call's disposition is that of the last leg wrapped up (lists and
+    reports read it here); each agent's own is on their leg."""
     __name__ = 'cc.call'
     disposition = fields.Many2One(
         'cc.call.disposition', "Disposition", ondelete='RESTRICT',
         readonly=True)
     wrapup_note = fields.Text("Wrap-up Note", readonly=True)
+
+    @classmethod
+    def ingest_facts(cls, facts, pbx=None):
+        "Give the legs just stored the wrap-ups their agents already did."
+        call_ids = super().ingest_facts(facts, pbx=pbx)
+        Pool().get('cc.agent').apply_pending_wrap_ups(call_ids)
+        return call_ids
 
 
 class Agent(metaclass=PoolMeta):
@@ -123,6 +147,15 @@ class Agent(metaclass=PoolMeta):
     today_not_ready_seconds = fields.Function(
         fields.Float("Not Ready Today (s)", digits=(16, 0)),
         'get_today_figures')
+    # A live call's legs are stored when the call ends (the tracker's
+    # fact): until then the console remembers the call the agent is on
+    # and the wrap-up they already did, and gives it to their leg then.
+    wrapup_call = fields.Many2One('cc.call', "Call to Wrap Up",
+        readonly=True, ondelete='SET NULL')
+    wrapup_since = fields.DateTime("Call to Wrap Up Since", readonly=True)
+    wrapup_disposition = fields.Many2One('cc.call.disposition',
+        "Pending Disposition", readonly=True, ondelete='SET NULL')
+    wrapup_pending_note = fields.Text("Pending Wrap-up Note", readonly=True)
 
     @classmethod
     def __setup__(cls):
@@ -132,11 +165,12 @@ class Agent(metaclass=PoolMeta):
         cls._buttons.update({name: {} for name in [
                     'sign_in', 'sign_out', 'ready', 'not_ready_wizard',
                     'answer', 'hangup', 'hold', 'unhold', 'transfer_wizard',
-                    'wrap_up_wizard', 'listen', 'whisper', 'barge',
-                    'force_sign_out']})
+                    'wrap_up_wizard', 'dial_wizard', 'mute', 'unmute',
+                    'record', 'stop_recording', 'listen', 'whisper',
+                    'barge', 'force_sign_out', 'force_hangup']})
         for name in ['not_ready', 'dial', 'transfer', 'consult',
                 'conference', 'wrap_up', 'force_not_ready', 'spy',
-                'my_agent']:
+                'my_agent', 'start_recording']:
             cls.__rpc__[name] = RPC(readonly=name == 'my_agent',
                 instantiate=None if name == 'my_agent' else 0)
 
@@ -448,21 +482,155 @@ class Agent(metaclass=PoolMeta):
         return channel_ids
 
     @classmethod
+    @ModelView.button_action('cc_telephony.wizard_agent_dial')
+    def dial_wizard(cls, agents):
+        pass
+
+    @classmethod
     def _dial_number(cls, number):
-        "The digits to dial for ``number`` (as typed or as stored)."
+        """The digits to dial for ``number`` (as typed or as stored): a
+        phone number valid for the suite's number parsing (cc_base), or an
+        internal extension of at most EXTENSION_DIGITS digits."""
         Caller = Pool().get('cc.caller')
-        digits = ''.join(ch for ch in (number or '') if ch.isdigit())
+        number = (number or '').strip()
+        digits = ''.join(ch for ch in number if ch.isdigit())
         if not digits:
             raise UserError(gettext('cc_telephony.msg_console_no_number'))
+        invalid = UserError(gettext('cc_telephony.msg_console_invalid_number',
+                number=number, digits=EXTENSION_DIGITS))
+        if any(not (ch.isdigit() or ch in ' +-().') for ch in number):
+            raise invalid
         parsed = Caller.parse(number)
-        # A Chinese number is dialled nationally: mobiles as they are,
-        # fixed lines with 0 + area code; anything else as typed.
-        if parsed.e164 and parsed.e164.startswith('+86'):
-            national = parsed.e164[3:]
-            if len(national) == 11 and national.startswith('1'):
-                return national
-            return '0' + national
-        return digits
+        if parsed.e164 and parsed.valid:
+            # A Chinese number is dialled nationally: mobiles as they are,
+            # fixed lines with 0 + area code; others internationally.
+            if parsed.e164.startswith('+86'):
+                national = parsed.e164[3:]
+                if len(national) == 11 and national.startswith('1'):
+                    return national
+                return '0' + national
+            return '00' + parsed.e164[1:]
+        if len(digits) <= EXTENSION_DIGITS and not number.startswith('+'):
+            return digits
+        raise invalid
+
+    # -- mute and record on demand -------------------------------------------
+
+    @classmethod
+    @ModelView.button
+    def mute(cls, agents, direction='in'):
+        """MuteAudio of the agent's call channel: ``in`` (the default, the
+        button) mutes what the agent says, ``out`` what they hear, ``all``
+        both."""
+        cls._mute(agents, direction, True)
+
+    @classmethod
+    @ModelView.button
+    def unmute(cls, agents, direction='all'):
+        cls._mute(agents, direction, False)
+
+    @classmethod
+    def _mute(cls, agents, direction, state):
+        if direction not in MUTE_DIRECTIONS:
+            raise ValueError(f'unknown mute direction {direction!r}')
+        cls._check_own(agents)
+        for agent in agents:
+            channel = agent._call_channel()
+            agent._ami([('MuteAudio', {'Channel': channel['Channel'],
+                            'Direction': direction,
+                            'State': 'on' if state else 'off'})])
+
+    def _recorded_channel(self):
+        """(agent's channel, call's first channel): the recording runs on
+        the first channel, whose CDR user field the bridge stores as the
+        call's recording ([cc-record]), and which a transfer keeps."""
+        response, = self._ami([('CoreShowChannels', {})])
+        prefix = self.device + '-'
+        talking = [c for c in response.events
+            if c.get('Channel', '').startswith(prefix)
+            and c.get('ChannelState') == UP]
+        talking.sort(key=lambda c: not c.get('BridgeId'))
+        if not talking:
+            raise UserError(gettext('cc_telephony.msg_console_no_call',
+                    agent=self.rec_name))
+        channel = talking[0]
+        for other in response.events:
+            if (other.get('Uniqueid')
+                    and other.get('Uniqueid') == channel.get('Linkedid')):
+                return channel, other
+        return channel, channel
+
+    def _getvar(self, variable, channel=None):
+        headers = {'Variable': variable}
+        if channel:
+            headers['Channel'] = channel
+        response, = self._ami([('Getvar', headers, False)])
+        return (response.get('Value') or '').strip() if response.ok else ''
+
+    @classmethod
+    def start_recording(cls, agents):
+        """MixMonitor the agent's call, named and referenced as [cc-record]
+        does: ``${CC_RECORDINGS}/Y/m/d/<first channel's uniqueid>.wav`` in
+        CC_RECORDING and CDR(userfield), which the bridge stores as the
+        call's recording. Returns the file of each agent's call."""
+        cls._check_own(agents)
+        files = []
+        for agent in agents:
+            _, first = agent._recorded_channel()
+            name = first['Channel']
+            path = agent._getvar('CC_RECORDING', name)
+            options = 'b'
+            if path:
+                if agent._getvar(ON_DEMAND_VARIABLE, name) != 'stopped':
+                    raise UserError(gettext(
+                            'cc_telephony.msg_console_already_recorded',
+                            file=path))
+                # Recording again after a stop: one file per call.
+                options = 'ab'
+            else:
+                folder = agent._getvar('CC_RECORDINGS')
+                uniqueid = first.get('Uniqueid') or f'cc-{agent.id}'
+                path = f'{local_now():%Y/%m/%d}/{uniqueid}.wav'
+                if folder:
+                    path = f'{folder.rstrip("/")}/{path}'
+            agent._ami([
+                    ('MixMonitor', {'Channel': name, 'File': path,
+                            'Options': options}),
+                    ('Setvar', {'Channel': name, 'Variable': 'CC_RECORDING',
+                            'Value': path}),
+                    ('Setvar', {'Channel': name,
+                            'Variable': ON_DEMAND_VARIABLE, 'Value': '1'}),
+                    ('Setvar', {'Channel': name,
+                            'Variable': 'CDR(userfield)', 'Value': path}),
+                    ])
+            files.append(path)
+        return files
+
+    @classmethod
+    @ModelView.button
+    def record(cls, agents):
+        cls.start_recording(agents)
+
+    @classmethod
+    @ModelView.button
+    def stop_recording(cls, agents):
+        """StopMixMonitor of a recording started from the console; the file
+        stays the call's recording. The recording [cc-record] makes of
+        every call cannot be stopped from here."""
+        cls._check_own(agents)
+        for agent in agents:
+            _, first = agent._recorded_channel()
+            name = first['Channel']
+            if agent._getvar(ON_DEMAND_VARIABLE, name) != '1':
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_not_recording_on_demand',
+                        agent=agent.rec_name))
+            agent._ami([
+                    ('StopMixMonitor', {'Channel': name}),
+                    ('Setvar', {'Channel': name,
+                            'Variable': ON_DEMAND_VARIABLE,
+                            'Value': 'stopped'}),
+                    ])
 
     def _transfer_exten(self, kind, target):
         "(context, exten) that reaches a target agent, queue or number."
@@ -482,6 +650,7 @@ class Agent(metaclass=PoolMeta):
         for agent in agents:
             channel = agent._call_channel()
             context, exten = agent._transfer_exten(kind, target)
+            agent._remember_call()
             if attended:
                 # Atxfer: the caller waits while the agent talks to the
                 # target; the transfer completes when the agent hangs up.
@@ -510,6 +679,7 @@ class Agent(metaclass=PoolMeta):
             far = agent._far_channel(channel)
             room = f'cc{agent.id}'
             context, exten = agent._transfer_exten(kind, target)
+            agent._remember_call()
             agent._ami([
                     ('Redirect', {'Channel': far['Channel'],
                             'ExtraChannel': channel['Channel'],
@@ -528,37 +698,122 @@ class Agent(metaclass=PoolMeta):
     def transfer_wizard(cls, agents):
         pass
 
+    def _remember_call(self):
+        """Remember the live call the agent hands over: it is no longer
+        theirs once the target answers, but their wrap-up is for it."""
+        Call = Pool().get('cc.call')
+        with without_check_access():
+            calls = Call.search([
+                    ('agent', '=', self.id),
+                    ('state', '=', 'live'),
+                    ('answer_time', '>=', today_start()),
+                    ], order=[('answer_time', 'DESC')], limit=1)
+            if calls and self.wrapup_call != calls[0]:
+                self.write([self], {'wrapup_call': calls[0].id,
+                        'wrapup_since': utcnow(),
+                        'wrapup_disposition': None,
+                        'wrapup_pending_note': None})
+
     # -- wrap-up -------------------------------------------------------------
+
+    def wrap_up_target(self):
+        """(leg, call) the agent's next wrap-up is for: their most recent
+        answered leg today, or (leg None) a live call they are on (or
+        transferred away from the console), whose legs are stored only
+        when it ends, unless a leg of theirs was answered after it."""
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Leg = pool.get('cc.call.leg')
+        since = today_start()
+        with without_check_access():
+            legs = Leg.search([
+                    ('agent', '=', self.id),
+                    ('answer_time', '>=', since),
+                    ], order=[('answer_time', 'DESC'), ('id', 'DESC')],
+                limit=1)
+            leg = legs[0] if legs else None
+            # A live call connected to the agent was last written when
+            # they connected or later; the one remembered, when remembered.
+            # A leg of theirs answered after that is of a later call.
+            candidates = [(c.write_date or c.create_date, c)
+                for c in Call.search([
+                        ('agent', '=', self.id),
+                        ('state', '=', 'live'),
+                        ('answer_time', '>=', since),
+                        ], order=[('answer_time', 'DESC')], limit=1)]
+            remembered = self.wrapup_call
+            if remembered and remembered.state == 'live':
+                candidates.append((self.wrapup_since
+                        or remembered.write_date, Call(remembered.id)))
+            for stamp, call in sorted(candidates, key=lambda c: c[0],
+                    reverse=True):
+                # Stamps are stored to the second on SQLite.
+                if leg is None or leg.answer_time < (
+                        stamp + dt.timedelta(seconds=1)):
+                    return None, call
+        if leg is None:
+            raise UserError(gettext(
+                    'cc_telephony.msg_console_no_call_to_wrap_up',
+                    agent=self.rec_name))
+        return leg, leg.call
 
     @classmethod
     def wrap_up(cls, agents, disposition, note=None):
-        """Record the disposition of the agent's last call today and, when
-        the agent is in wrap-up, make them ready (QueuePause false ends the
+        """Record the disposition of the agent's part of their last call
+        today (their leg; the call keeps the last one given) and, when the
+        agent is in wrap-up, make them ready (QueuePause false ends the
         after-call work for the tracker). Returns the call ids."""
         pool = Pool()
         Call = pool.get('cc.call')
+        Leg = pool.get('cc.call.leg')
         Disposition = pool.get('cc.call.disposition')
         cls._check_own(agents)
         disposition = Disposition(int(disposition))
+        values = {'disposition': disposition.id, 'wrapup_note': note or None}
         call_ids = []
         for agent in agents:
-            calls = Call.search([
-                    ('agent', '=', agent.id),
-                    ('answer_time', '>=', today_start()),
-                    ], order=[('answer_time', 'DESC')], limit=1)
-            if not calls:
-                raise UserError(gettext(
-                        'cc_telephony.msg_console_no_call_to_wrap_up',
-                        agent=agent.rec_name))
+            leg, call = agent.wrap_up_target()
             with without_check_access():
-                Call.write(calls, {
-                        'disposition': disposition.id,
-                        'wrapup_note': note or None,
-                        })
-            call_ids.append(calls[0].id)
+                if leg is not None:
+                    Leg.write([leg], values)
+                    if agent.wrapup_call == call:
+                        cls.write([agent], NO_PENDING_WRAP_UP)
+                else:
+                    # Given to the agent's leg once the call is stored.
+                    pending = {'wrapup_call': call.id,
+                        'wrapup_disposition': disposition.id,
+                        'wrapup_pending_note': note or None}
+                    if agent.wrapup_call != call:
+                        pending['wrapup_since'] = utcnow()
+                    cls.write([agent], pending)
+                Call.write([call], values)
+            call_ids.append(call.id)
             if agent.state == 'wrap_up':
                 cls._pause([agent], False)
         return call_ids
+
+    @classmethod
+    def apply_pending_wrap_ups(cls, call_ids):
+        """Give the wrap-ups done while the calls were live to the agents'
+        legs of those calls, now stored (Call.ingest_facts)."""
+        Leg = Pool().get('cc.call.leg')
+        if not call_ids:
+            return
+        with without_check_access():
+            agents = cls.search([('wrapup_call', 'in', list(call_ids))])
+            for agent in agents:
+                legs = Leg.search([
+                        ('call', '=', agent.wrapup_call.id),
+                        ('agent', '=', agent.id),
+                        ('answer_time', '!=', None),
+                        ], order=[('answer_time', 'DESC')], limit=1)
+                if not legs:
+                    continue
+                if agent.wrapup_disposition:
+                    Leg.write(legs, {
+                            'disposition': agent.wrapup_disposition.id,
+                            'wrapup_note': agent.wrapup_pending_note})
+                cls.write([agent], NO_PENDING_WRAP_UP)
 
     @classmethod
     @ModelView.button_action('cc_telephony.wizard_agent_wrap_up')
@@ -596,6 +851,23 @@ class Agent(metaclass=PoolMeta):
                             'Async': 'true',
                             'Timeout': 30000,
                             })])
+
+    @classmethod
+    @ModelView.button
+    def force_hangup(cls, agents):
+        """Hang up the agent's call: AMI Hangup of the channels the PBX has
+        on the agent's phone now (CoreShowChannels filtered on its device,
+        as the agent's own hangup does). The live state in the database
+        knows no channel and may lag the PBX, which has the last word."""
+        cls._check_supervisor()
+        for agent in agents:
+            channels = agent._channels()
+            if not channels:
+                raise UserError(gettext(
+                        'cc_telephony.msg_console_no_channel_to_hang_up',
+                        agent=agent.rec_name, device=agent.device))
+            agent._ami([('Hangup', {'Channel': c['Channel']})
+                    for c in channels])
 
     @classmethod
     def _supervisor_agent(cls):
@@ -757,10 +1029,38 @@ class Transfer(_ConsoleWizard):
         return 'end'
 
 
+class DialStart(ModelView):
+    "Dial"
+    __name__ = 'cc.agent.dial.start'
+    __string__ = "Dial"
+    number = fields.Char("Number", required=True,
+        help="A phone number (mobile, fixed line with area code, "
+        "+country code) or an internal extension.")
+
+
+class Dial(_ConsoleWizard):
+    "Dial"
+    __name__ = 'cc.agent.dial'
+    start = StateView('cc.agent.dial.start',
+        'cc_telephony.agent_dial_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Dial", 'dial', 'tryton-ok', default=True),
+            ])
+    dial = StateTransition()
+
+    def transition_dial(self):
+        Pool().get('cc.agent').dial(self.console_agents(), self.start.number)
+        return 'end'
+
+
 class WrapUpStart(ModelView):
     "Wrap-up"
     __name__ = 'cc.agent.wrap_up.start'
     __string__ = "Wrap-up"
+    call = fields.Many2One('cc.call', "Call", readonly=True)
+    caller = fields.Char("Caller", readonly=True)
+    party = fields.Many2One('party.party', "Customer", readonly=True)
+    answer_time = fields.DateTime("Answered At", readonly=True)
     disposition = fields.Many2One(
         'cc.call.disposition', "Disposition", required=True)
     note = fields.Text("Note")
@@ -775,6 +1075,26 @@ class WrapUp(_ConsoleWizard):
             Button("Done", 'done', 'tryton-ok', default=True),
             ])
     done = StateTransition()
+
+    def default_start(self, fields):
+        "Which call (and caller) the wrap-up is for, before it is done."
+        agent = self.console_agents()[0]
+        leg, call = agent.wrap_up_target()
+        values = {
+            'call': call.id,
+            'caller': call.caller_number or call.caller_raw,
+            'party': call.party.id if call.party else None,
+            'answer_time': leg.answer_time if leg else call.answer_time,
+            }
+        # Done already: shown to be corrected.
+        if leg and leg.disposition:
+            values['disposition'] = leg.disposition.id
+            values['note'] = leg.wrapup_note
+        elif (not leg and agent.wrapup_call == call
+                and agent.wrapup_disposition):
+            values['disposition'] = agent.wrapup_disposition.id
+            values['note'] = agent.wrapup_pending_note
+        return values
 
     def transition_done(self):
         Agent = Pool().get('cc.agent')
@@ -928,7 +1248,7 @@ class AgentBoard(ModelSQL, ModelView):
         cls._order = [('state', 'ASC'), ('id', 'ASC')]
         cls._buttons.update({name: {} for name in [
                     'listen', 'whisper', 'barge', 'force_not_ready',
-                    'force_sign_out']})
+                    'force_sign_out', 'force_hangup']})
 
     @classmethod
     def table_query(cls):
@@ -973,3 +1293,8 @@ class AgentBoard(ModelSQL, ModelView):
     @ModelView.button
     def force_sign_out(cls, boards):
         Pool().get('cc.agent').force_sign_out(cls._agents(boards))
+
+    @classmethod
+    @ModelView.button
+    def force_hangup(cls, boards):
+        Pool().get('cc.agent').force_hangup(cls._agents(boards))

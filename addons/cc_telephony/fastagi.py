@@ -18,6 +18,20 @@ MAX_ENV_LINES = 200
 REPLY = re.compile(r'^200 result=(-?\d+)(?: \((.*)\))?')
 
 
+# GET DATA answers the keys themselves (res_agi.c handle_getdata):
+# "200 result=<keys>", "200 result=<keys> (timeout)" when the timeout ended
+# the input (no key at all: "200 result= (timeout)"), "200 result=-1" when
+# the prompt could not be played or the channel hung up.
+DATA_REPLY = re.compile(r'^200 result=(-1|[0-9A-D*#]*)(?: \((timeout)\))?$')
+# STREAM FILE answers "200 result=<ASCII code of the key, 0, -1>
+# endpos=<sample>" (handle_streamfile); WAIT FOR DIGIT "200 result=<ASCII
+# code, 0 on timeout, -1>" (handle_waitfordigit).
+KEY_REPLY = re.compile(r'^200 result=(-?\d+)(?: endpos=(\d+))?')
+# A prompt plays for a while before its input timeout starts: the reply to
+# a prompt command is awaited this many seconds beyond that timeout.
+PROMPT_SECONDS = 120.0
+
+
 class AGIError(Exception):
     "Asterisk refused a command (non-200 reply)."
 
@@ -209,6 +223,63 @@ class AGIChannel:
         result, _ = await self.command(
             'EXEC', quote_arg(application), quote_arg(options))
         return result
+
+    async def raw_command(self, *words, timeout=None):
+        """Send one command; return its reply line as Asterisk wrote it
+        (for replies parse_reply does not read: GET DATA's keys), waiting
+        ``timeout`` seconds (default: the channel's). A 511 reply raises
+        AGIHangup."""
+        if self.hung_up:
+            raise AGIHangup('channel already hung up')
+        self.writer.write(command_line(*words))
+        await self.writer.drain()
+        async with asyncio.timeout(timeout or self.timeout):
+            line = await self._next_reply_line()
+        if line.startswith('511'):
+            raise AGIHangup(line)
+        return line
+
+    async def answer(self):
+        "ANSWER the channel (prompts need an answered channel)."
+        result, _ = await self.command('ANSWER')
+        return result
+
+    async def get_data(self, prompt, timeout, max_digits=1):
+        """``GET DATA``: play ``prompt`` and collect up to ``max_digits``
+        keys, ``timeout`` seconds after it. Return (keys, timed_out); keys
+        is None when Asterisk answered -1 (prompt not played, or hung
+        up: the next command tells)."""
+        line = await self.raw_command('GET DATA', quote_arg(prompt),
+            str(int(timeout * 1000)), str(int(max_digits)),
+            timeout=timeout + PROMPT_SECONDS)
+        match = DATA_REPLY.match(line)
+        if match is None:
+            raise AGIError(line)
+        keys, timed_out = match.group(1), bool(match.group(2))
+        return (None if keys == '-1' else keys), timed_out
+
+    async def stream_file(self, name, escape_digits=''):
+        """``STREAM FILE``: play ``name``; a key of ``escape_digits``
+        interrupts it. Return the key, '' when it played to its end, None
+        when Asterisk answered -1 (no such file, or hung up)."""
+        line = await self.raw_command('STREAM FILE', quote_arg(name),
+            quote_arg(escape_digits), timeout=PROMPT_SECONDS)
+        return self._key(line)
+
+    async def wait_for_digit(self, timeout):
+        """``WAIT FOR DIGIT``: the key pressed within ``timeout`` seconds,
+        '' when none, None when Asterisk answered -1."""
+        line = await self.raw_command('WAIT FOR DIGIT',
+            str(int(timeout * 1000)), timeout=timeout + self.timeout)
+        return self._key(line)
+
+    @staticmethod
+    def _key(line):
+        match = KEY_REPLY.match(line)
+        if match is None:
+            raise AGIError(line)
+        code = int(match.group(1))
+        return None if code < 0 else chr(code) if code else ''
 
 
 async def serve(handler, host='127.0.0.1', port=4573):

@@ -26,6 +26,11 @@ BUSY_ACTIONS = [
     ]
 
 
+# app_queue reads the [general] section of queues.conf as its own settings
+# (in any case), never as a queue.
+ASTERISK_RESERVED_CODES = {'general'}
+
+
 class Queue(DeactivableMixin, ModelSQL, ModelView):
     "Queue"
     __name__ = 'cc.queue'
@@ -133,6 +138,18 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
     def validate_fields(cls, queues, field_names):
         super().validate_fields(queues, field_names)
         cls.check_durations(queues, field_names)
+        cls.check_codes(queues, field_names)
+
+    @classmethod
+    def check_codes(cls, queues, field_names=None):
+        "A code must be able to name a queue of Asterisk's queues.conf."
+        if field_names and 'code' not in field_names:
+            return
+        for queue in queues:
+            if queue.code.strip().lower() in ASTERISK_RESERVED_CODES:
+                raise ValidationError(gettext(
+                        'cc_telephony.msg_queue_code_reserved',
+                        queue=queue.rec_name, code=queue.code))
 
     @classmethod
     def check_durations(cls, queues, field_names=None):
@@ -175,6 +192,7 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
                     for s in queue.skills},
                 overflow=(queue.overflow_queue.code
                     if queue.overflow_queue else None),
+                max_wait=queue.max_wait_seconds or None,
                 night_kind=queue.night_kind,
                 night_target=queue.night_target,
                 night_queue=(queue.night_queue.code

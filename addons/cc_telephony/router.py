@@ -28,6 +28,7 @@ import threading
 import time
 
 from . import fastagi, routing
+from .bridge import FactSink, file_base, limit_pool_wait
 from .lookup import Lookup
 from .service import (
     argument_parser, configure_logging, init_pool, run_until_signalled)
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 WRITE_BATCH = 200
 SWITCH_INTERVAL = 0.0005
 WRITER_NICE = 10
+# Where decisions wait while the database is unavailable (--spool-dir).
+SPOOL_DIR = os.path.join('var', 'spool')
+# Seconds between two attempts to replay the spool when no decision comes.
+RETRY_SECONDS = 1.0
+# Seconds between two checks that the writer child is alive.
+WATCH_SECONDS = 1.0
 
 
 def utcnow():
@@ -300,6 +307,9 @@ class Router:
         policy = static.get('policy') or routing.Policy()
         decision = routing.Decision(queue=policy.default_queue)
         decision.because('router_error', 'router_error', error=str(error))
+        # The default queue's wait limit, as far as the last snapshot knows.
+        routing.set_wait_limit(static.get('queues') or {}, utcnow(),
+            decision)
         return decision
 
     def record(self, info, decision, routed_at):
@@ -307,9 +317,10 @@ class Router:
         self.decisions.put(
             dict(info, routed_at=routed_at, **decision.as_dict()))
 
-    def start_writer(self, process=False, config_file=None):
+    def start_writer(self, process=False, config_file=None, spool_dir=None):
         """Store the decisions from a thread or, with ``process``, from a
-        child process.
+        child process, through a DecisionSink whose files are in
+        ``spool_dir`` (default SPOOL_DIR).
 
         Storing a decision through the ORM costs 3 to 20 ms of Python, far
         more than deciding; in a thread of the router it holds the GIL
@@ -317,46 +328,142 @@ class Router:
         5 ms switch interval at each database reply and each AGI line).
         A child process has its own GIL, so storing never delays a caller.
         The thread remains for databases a second process cannot open
-        (SQLite ``:memory:`` in tests)."""
+        (SQLite ``:memory:`` in tests). A child that dies (killed, a
+        crash) is replaced by another (``_watch_writer``)."""
+        if spool_dir is not None:
+            self.spool_dir = spool_dir
         if process:
-            context = multiprocessing.get_context('spawn')
-            self.decisions = context.Queue()
-            self._writer = context.Process(target=write_process,
-                args=(config_file, self.database, self.user, self.pbx_code,
-                    self.snapshot.max_age, self.decisions),
-                name='cc-router-writer')
+            self._writer_config = config_file
+            self._writer_lock = threading.Lock()
+            self._writer_stopped = threading.Event()
+            self._start_writer_process()
+            threading.Thread(target=self._watch_writer, daemon=True,
+                name='cc-router-writer-watch').start()
         else:
             self._writer = threading.Thread(target=self._write_loop,
                 args=(self.decisions,), name='cc-router-writer',
                 daemon=True)
+            self._writer.start()
+
+    def _start_writer_process(self):
+        context = multiprocessing.get_context('spawn')
+        self.decisions = context.Queue()
+        self._writer = context.Process(target=write_process,
+            args=(self._writer_config, self.database, self.user,
+                self.pbx_code, self.snapshot.max_age, self.decisions,
+                getattr(self, 'spool_dir', None)),
+            name='cc-router-writer')
         self._writer.start()
 
+    def _watch_writer(self):
+        "Replace the writer child when it dies, until stop_writer."
+        while not self._writer_stopped.wait(WATCH_SECONDS):
+            with self._writer_lock:
+                if not self._writer_stopped.is_set():
+                    self._replace_dead_writer()
+
+    def _replace_dead_writer(self):
+        """Start a new writer child if the running one died, and hand it
+        what the dead one had not taken from its queue, when that can still
+        be read (not when the child died while reading it: the queue's read
+        lock then stays taken). What the dead child had taken is in the
+        spool already (DecisionSink.flush), and the new child replays it."""
+        if self._writer.is_alive():
+            return
+        logger.error('routing decision writer ended (exit code %s): '
+            'starting another', self._writer.exitcode)
+        old = self.decisions
+        self._start_writer_process()
+        moved = 0
+        while True:
+            try:
+                decision = old.get(timeout=0.2)
+            except Exception:
+                break
+            if decision is not None:
+                self.decisions.put(decision)
+                moved += 1
+        old.cancel_join_thread()
+        old.close()
+        logger.warning('%d queued routing decisions handed to the new '
+            'writer', moved)
+
+    def writer_files(self):
+        """(spool, dead letters) of the decision writer: ``router-<pbx
+        code>@<database>.spool`` and ``.dead`` in the spool directory,
+        named as the bridge names its files (bridge.file_base)."""
+        base = file_base(getattr(self, 'spool_dir', None) or SPOOL_DIR,
+            getattr(self, 'database', None), getattr(self, 'pbx_code', None),
+            service='router')
+        return f'{base}.spool', f'{base}.dead'
+
     def _write_loop(self, decisions, alive=None):
+        """Store the queued decisions through a DecisionSink (spooled while
+        the database is unavailable, replayed in order, refused ones
+        bisected out to the dead letters) until the None that stop_writer
+        queues after the last decision, or until the router is gone."""
+        spool_path, dead_path = self.writer_files()
+        os.makedirs(os.path.dirname(spool_path) or '.', exist_ok=True)
+        sink = DecisionSink(self.write, spool_path, dead_path)
+        reported = sink.dead
+        if reported:
+            logger.warning('%d routing decisions refused by the database '
+                'are in %s', reported, dead_path)
+        behind = sink.backlog > 0
         stopping = False
-        while not stopping:
-            batch = self._next_batch(decisions, alive)
-            if batch is None:
-                return
-            # None, queued by stop_writer, comes after every decision.
-            stopping = None in batch
-            batch = [decision for decision in batch if decision is not None]
-            if batch:
-                self.write(batch)
+        try:
+            while not stopping:
+                # While the spool holds decisions it is replayed every
+                # RETRY_SECONDS, even when no new decision comes.
+                batch = self._next_batch(decisions, alive,
+                    wait=RETRY_SECONDS if behind else None)
+                if batch is None:
+                    break
+                # None, queued by stop_writer, comes after every decision.
+                stopping = None in batch
+                for decision in batch:
+                    if decision is not None:
+                        sink.add('decision', decision)
+                if not (sink.pending or behind):
+                    continue
+                try:
+                    behind = not sink.flush()
+                except Exception:
+                    # The spool could not be written (disk full): the
+                    # decisions stay pending, tried again with the next.
+                    logger.exception('routing decisions not spooled')
+                    behind = True
+                if sink.dead > reported:
+                    reported = sink.dead
+                    logger.warning('%d routing decisions refused by the '
+                        'database so far: written to %s', reported,
+                        dead_path)
+            if sink.pending:
+                logger.error('%d routing decisions neither stored nor '
+                    'spooled at shutdown', len(sink.pending))
+        finally:
+            if sink.backlog:
+                logger.warning('%d routing decisions left in %s, stored '
+                    'at the next start', sink.backlog, spool_path)
+            sink.close()
 
     @staticmethod
-    def _next_batch(decisions, alive=None):
+    def _next_batch(decisions, alive=None, wait=None):
         """The next decisions to store: the first to come and those queued
         behind it, up to WRITE_BATCH (at a busy hour they queue while the
         previous batch is written: one transaction for many). None when
         ``alive()`` turns false while nothing comes (the router process is
-        gone)."""
+        gone); [] when nothing comes within ``wait`` seconds."""
         while True:
             try:
-                batch = [decisions.get(timeout=1.0)]
+                batch = [decisions.get(
+                        timeout=1.0 if wait is None else wait)]
                 break
             except queue_module.Empty:
                 if alive is not None and not alive():
                     return None
+                if wait is not None:
+                    return []
         while len(batch) < WRITE_BATCH and batch[-1] is not None:
             try:
                 batch.append(decisions.get_nowait())
@@ -365,42 +472,63 @@ class Router:
         return batch
 
     def stop_writer(self, timeout=10.0):
-        "Write the decisions still queued, then end the writer."
+        """Have the writer store or spool the decisions still queued, then
+        end it. It makes one attempt at the database and spools what that
+        does not store, so it ends soon even while the database is down;
+        it is waited for beyond ``timeout`` (with a warning) rather than
+        cut short, which would drop the decisions it holds."""
         if self._writer is None:
             return
+        if isinstance(self._writer, multiprocessing.Process):
+            with self._writer_lock:
+                self._writer_stopped.set()
+                self._replace_dead_writer()
         self.decisions.put(None)
         self._writer.join(timeout)
         if self._writer.is_alive():
-            logger.error('routing decisions not stored at shutdown '
-                '(database unavailable for %s s)', timeout)
-            if isinstance(self._writer, multiprocessing.Process):
-                self._writer.terminate()
+            logger.warning('routing decisions still being stored after '
+                '%s s: waiting for the writer', timeout)
+            self._writer.join()
 
-    def write(self, batch, retries=None):
-        """Store decisions, retrying while the database is unavailable.
-
-        ``retries`` None retries forever: decisions are small and a call
-        record without its reason is what this service exists to avoid."""
+    def write(self, batch):
+        """Store decisions in one transaction; raise when that fails (the
+        writer's DecisionSink tells an unavailable database from a refused
+        decision)."""
         from trytond.transaction import Transaction
-        delay, attempt = 0.5, 0
-        while True:
-            try:
-                with Transaction().start(self.database, self.user):
-                    Call = self.pool.get('cc.call')
-                    Call.record_decisions(batch, pbx=self.static()['pbx'])
-                return True
-            except Exception:
-                attempt += 1
-                logger.exception('storing %d routing decisions failed',
-                    len(batch))
-                if retries is not None and attempt > retries:
-                    return False
-                time.sleep(delay)
-                delay = min(delay * 2, 30)
+        with Transaction().start(self.database, self.user) as transaction:
+            # Wait 2 s at most for a PostgreSQL connection, as the bridge.
+            limit_pool_wait(transaction.database)
+            Call = self.pool.get('cc.call')
+            Call.record_decisions(batch, pbx=self.static()['pbx'])
+
+
+class DecisionSink(FactSink):
+    """The bridge's FactSink for routing decisions, write-ahead: each
+    decision is spooled (fsync) as soon as the writer takes it from its
+    queue, then the spool is replayed in order. A writer killed at any
+    moment therefore loses nothing it had taken (the next one replays it;
+    ``cc.call.record_decisions`` stores a decision twice harmlessly).
+    ``store(decisions)`` stores one list in one transaction."""
+
+    def _store(self, items):
+        self.store([data for kind, data in items])
+
+    def flush(self):
+        "Spool what is pending, then replay; True when all is stored."
+        self._to_spool(self.pending)
+        self.pending = []
+        return self._replay()
+
+    def close(self):
+        "Close; an empty spool is removed (nothing is waiting)."
+        super().close()
+        if os.path.exists(self.spool.path) and not os.path.getsize(
+                self.spool.path):
+            os.remove(self.spool.path)
 
 
 def write_process(config_file, database, user, pbx_code, cache_seconds,
-        decisions):
+        decisions, spool_dir=None):
     "The writer child process (Router.start_writer)."
     # The router stops it with the queued None, after the last decision;
     # a signal sent to the whole process group must not cut that short.
@@ -412,13 +540,20 @@ def write_process(config_file, database, user, pbx_code, cache_seconds,
     configure_logging()
     init_pool(config_file, database)
     router = Router(database, user, pbx_code, cache_seconds)
+    router.spool_dir = spool_dir
     parent = multiprocessing.parent_process()
     router._write_loop(decisions, alive=parent.is_alive if parent else None)
 
 
 async def handle(router, executor, env, agi, combined=True):
     """FastAGI handler: decide, answer with channel variables (``combined``:
-    in one ARRAY() command, else one command each), then record."""
+    in one ARRAY() command, else one command each), then record. The
+    script ``ivr`` or ``ivr/<menu code>`` runs the IVR's menus first
+    (ivr.handle_ivr); any other (``route``) is answered at once."""
+    from . import ivr
+    if ivr.is_ivr_script(env.get('agi_network_script', '')):
+        await ivr.handle_ivr(router, executor, env, agi, combined)
+        return
     info = call_info(env)
     now = utcnow()
     loop = asyncio.get_running_loop()
@@ -453,10 +588,14 @@ def parse_arguments(argv=None):
         default='process',
         help='store decisions from a child process (default: it keeps the '
         'ORM off the deciding process) or from a thread')
+    parser.add_argument('--spool-dir', default=SPOOL_DIR,
+        help='where decisions wait while the database is unavailable, '
+        'and the decisions it refuses (router-<pbx>@<database>.spool and '
+        '.dead; default: var/spool)')
     parser.add_argument('--answer', choices=['array', 'variables'],
         default='array',
         help='answer with one ARRAY() assignment for all the variables '
-        '(default: one AGI round trip instead of seven or eight), or with '
+        '(default: one AGI round trip instead of nine or ten), or with '
         'one SET VARIABLE per variable (for a PBX without func_strings\' '
         'ARRAY(), or a dialplan that wants each VarSet on its own command)')
     return parser.parse_args(argv)
@@ -477,10 +616,11 @@ def listen_address(router, listen):
 
 
 async def serve(router, host, port, threads, writer='thread',
-        config_file=None, answer='array'):
+        config_file=None, answer='array', spool_dir=None):
     executor = concurrent.futures.ThreadPoolExecutor(
         threads, thread_name_prefix='cc-router')
-    router.start_writer(process=writer == 'process', config_file=config_file)
+    router.start_writer(process=writer == 'process', config_file=config_file,
+        spool_dir=spool_dir)
     try:
         router.static()
     except Exception:
@@ -521,7 +661,7 @@ def main(argv=None):
     host, port = listen_address(router, arguments.listen)
     asyncio.run(run_until_signalled(
             serve(router, host, port, arguments.threads, arguments.writer,
-                arguments.config, arguments.answer)))
+                arguments.config, arguments.answer, arguments.spool_dir)))
 
 
 if __name__ == '__main__':

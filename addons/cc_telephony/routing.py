@@ -16,6 +16,12 @@ are the channel variables the dialplan reads:
     Argument of the action: ``reject``, ``voicemail`` or the extension of an
     IVR menu; empty when the caller is queued. ``CC_MAILBOX`` names the
     voicemail box when one is configured.
+``CC_TIMEOUT``, ``CC_OVERFLOW``
+    For a queued caller: the seconds the caller may wait in ``CC_QUEUE``
+    (the timeout argument of ``Queue()``; empty: no limit) and the queue
+    the dialplan sends the caller to when that wait is over (empty: none).
+    Both are the settings of ``CC_QUEUE`` itself, also when that queue is
+    an overflow or night service queue.
 ``CC_REASON``
     Comma-separated codes of the rules that fired (``blacklist``, ``vip``,
     ``affinity`` …); the steps of ``Decision.steps`` say the same for
@@ -75,7 +81,7 @@ SENTENCES = {
     'queue.',
     }
 VARIABLES = ('CC_ACTION', 'CC_QUEUE', 'CC_PRIORITY', 'CC_AGENT',
-    'CC_ANNOUNCE', 'CC_TARGET', 'CC_REASON')
+    'CC_ANNOUNCE', 'CC_TARGET', 'CC_TIMEOUT', 'CC_OVERFLOW', 'CC_REASON')
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,8 @@ class Queue:
 
     ``skills`` maps a required skill code to (minimum proficiency, weight).
     ``calendar`` is anything with ``is_open(moment)`` (a BusinessCalendar);
-    None means always open.
+    None means always open. ``max_wait`` is the seconds a caller may wait
+    before leaving for ``overflow`` (None or 0: no limit).
     """
     code: str
     name: str = ''
@@ -123,6 +130,7 @@ class Queue:
     priority: int = 0
     skills: dict = field(default_factory=dict)
     overflow: str | None = None
+    max_wait: int | None = None
     night_kind: str = 'voicemail'  # 'voicemail', 'ivr' or 'queue'
     night_target: str | None = None
     night_queue: str | None = None
@@ -185,6 +193,8 @@ class Decision:
     announce: str | None = None
     target: str | None = None
     mailbox: str | None = None
+    timeout: int | None = None      # seconds the caller may wait in queue
+    overflow: str | None = None     # queue the caller goes to after them
     service: str | None = None
     reasons: list = field(default_factory=list)
     steps: list = field(default_factory=list)
@@ -213,6 +223,8 @@ class Decision:
             'CC_AGENT': self.agent or '',
             'CC_ANNOUNCE': self.announce or '',
             'CC_TARGET': self.target or '',
+            'CC_TIMEOUT': str(self.timeout) if self.timeout else '',
+            'CC_OVERFLOW': self.overflow or '',
             'CC_REASON': ','.join(self.reasons),
             }
         if self.mailbox:
@@ -248,6 +260,7 @@ def decide(request):
             return decision
     _set_priority(request, queue, decision)
     _choose_agent(request, queue, decision)
+    set_wait_limit(request.queues, request.now, decision)
     return decision
 
 
@@ -428,6 +441,22 @@ def _overflow(request, queue, decision):
     if ready:
         _prefer_best(request, target, decision, ready)
     return True
+
+
+def set_wait_limit(queues, now, decision):
+    """How long the caller may wait in the queue the decision joins, and
+    where to then: that queue's own settings (an overflow or night queue
+    has its own). The overflow queue is given only when it could take the
+    call now; the wait in it has no limit (no ping-pong between queues)."""
+    if decision.action not in ('queue', 'callback', 'night'):
+        return
+    queue = queues.get(decision.queue or '')
+    if queue is None or not queue.max_wait or queue.max_wait <= 0:
+        return
+    decision.timeout = queue.max_wait
+    target = queues.get(queue.overflow) if queue.overflow else None
+    if target is not None and target.is_open(now):
+        decision.overflow = target.code
 
 
 def _all_busy(request, queue, decision, signed_in):

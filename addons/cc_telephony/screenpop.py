@@ -1,12 +1,13 @@
 """Screen pop: when a call connects to an agent, the agent's web client
 opens the caller's customer 360, a chooser or a new-customer form.
 
-The bridge calls ``on_bridge_event`` for every AMI event; at AgentConnect
-it stores the connection through ``cc.call.agent_connected`` (also exposed
-over RPC), which keeps the live call record right and publishes the pop
-with ``publish_pops``. See doc/screenpop.rst for the delivery paths (bus on
-PostgreSQL, polling on SQLite) and what happens with several tabs or an
-agent who is not logged in.
+The bridge calls ``on_bridge_event`` for every AMI event; when an agent's
+leg connects (AgentConnect, or the agent's phone answering a transfer or a
+consultation) it stores the connection through ``cc.call.agent_connected``
+(also exposed over RPC), which keeps the live call record right and
+publishes the pop with ``publish_pops``. See doc/screenpop.rst for the
+delivery paths (bus on PostgreSQL, polling on SQLite) and what happens with
+several tabs or an agent who is not logged in.
 """
 import asyncio
 import datetime as dt
@@ -340,14 +341,62 @@ class Call(metaclass=PoolMeta):
 # -- bridge side -----------------------------------------------------------
 
 def on_bridge_event(link, event):
-    """Called by the bridge for each AMI event once the tracker has it: at
-    AgentConnect, store the connection at once (not at the next flush)
-    so that the pop reaches the agent while the call is fresh."""
-    if event.get('Event') != 'AgentConnect':
+    """Called by the bridge for each AMI event once the tracker has it:
+    when an agent's leg connects, store the connection at once (not at the
+    next flush) so that the pop reaches the agent while the call is fresh.
+
+    A queue leg connects at AgentConnect. An agent reached without the
+    queue (a blind or attended transfer to their extension, a consult)
+    connects when the tracker sees their phone answer: DialEnd ANSWER, or
+    the phone's BridgeEnter when no dial was seen. Each agent gets one pop
+    per call, whichever way (and however often) they are reached."""
+    kind = event.get('Event')
+    if kind == 'AgentConnect':
+        tracker = link.tracker
+        leg = tracker.queue_leg(event)
+        call = tracker.channel_call.get(event.get('Uniqueid'))
+        if leg is not None and not _first_pop(call, leg):
+            return
+        connection = connection_of(tracker, event)
+    elif kind in ('DialEnd', 'BridgeEnter'):
+        connection = direct_connection_of(link.tracker, event)
+    else:
         return
-    connection = connection_of(link.tracker, event)
     if connection is not None:
         link.pops.add(connection)
+
+
+def _first_pop(call, leg):
+    """Mark the leg popped; whether its agent has had no pop on this call
+    yet (an event seen again, or the agent reached a second time, has)."""
+    if leg.popped:
+        return False
+    leg.popped = True
+    return not any(other.popped for other in call.legs
+        if other is not leg and other.interface == leg.interface)
+
+
+def direct_connection_of(tracker, event):
+    """The agent_connected dict of an agent whose phone, dialled outside the
+    queue (transfer, consult), has just answered; None for anything else:
+    a queue leg (AgentConnect pops it), a party who is not an agent, a call
+    that is not inbound (no customer to show), a pop already sent."""
+    from .tracker import event_time
+    uniqueid = event.get('DestUniqueid') if event.get('Event') == (
+        'DialEnd') else event.get('Uniqueid')
+    call, leg = tracker.leg_of_channel(uniqueid)
+    if (leg is None or leg.from_queue or leg.answer_time is None
+            or leg.interface not in tracker.agents
+            or call.direction != 'inbound'):
+        return None
+    if not _first_pop(call, leg):
+        return None
+    when = event_time(event) or tracker.now
+    answers = [other.answer_time for other in call.legs
+        if other.answer_time]
+    first = min(answers) if answers else when
+    wait = (first - call.join_time).total_seconds() if call.join_time else 0
+    return _connection(call, leg.queue, leg.interface, when, wait)
 
 
 class PopQueue:
@@ -392,6 +441,12 @@ def connection_of(tracker, event):
     when = event_time(event) or tracker.now
     wait = (when - call.join_time).total_seconds() if call.join_time else (
         float(event.get('HoldTime') or 0))
+    return _connection(call, event.get('Queue'), event.get('Interface'),
+        when, wait)
+
+
+def _connection(call, queue, interface, when, wait):
+    "The agent_connected dict of a tracker's call connected to an agent."
     return {
         'uniqueid': call.uniqueid,
         'linkedid': call.linkedid,
@@ -399,20 +454,28 @@ def connection_of(tracker, event):
         'caller_raw': call.caller_raw,
         'dnis': call.dnis,
         'enter_time': call.enter_time,
-        'queue': event.get('Queue'),
-        'interface': event.get('Interface'),
+        'queue': queue,
+        'interface': interface,
         'answer_time': when,
         'wait_seconds': round(max(wait, 0.0), 3),
         'ivr_path': call.ivr_path,
         }
 
 
-def store_connection(database, pbx_id, connections):
-    "Run agent_connected in its own transaction (bridge worker thread)."
-    with database._transaction() as transaction:
-        database.pool.get('cc.call').agent_connected(
-            connections, pbx=pbx_id)
-        transaction.commit()
+def store_connection(database, pbx_id, connections, attempts=2):
+    """Run agent_connected in its own transaction (bridge worker thread),
+    once more when the router created one of the calls meanwhile."""
+    from .call import is_call_race
+    for attempt in range(attempts):
+        try:
+            with database._transaction() as transaction:
+                database.pool.get('cc.call').agent_connected(
+                    connections, pbx=pbx_id)
+                transaction.commit()
+            return
+        except Exception as error:
+            if not is_call_race(error) or attempt == attempts - 1:
+                raise
 
 
 def _log_failure(future):

@@ -91,6 +91,8 @@ class Leg:
     hold_seconds: float = 0.0
     result: str | None = None
     transfer_target: str | None = None
+    # The agent's screen pop was sent for this leg (see screenpop.py).
+    popped: bool = False
 
     @property
     def active(self):
@@ -502,12 +504,22 @@ class Tracker:
         leg = Leg(event['Interface'], event['Queue'], when)
         destination = event.get('DestUniqueid')
         if destination:
+            self._drop_dial_leg(call, destination)
             leg.channels.add(destination)
             self._own(call, destination)
         call.legs.append(leg)
         agent = self._agent(event['Interface'])
         agent.leg = leg
         self._set_state(agent, 'ringing', when, queue=leg.queue)
+
+    def leg_of_channel(self, uniqueid):
+        "(call, leg) of a channel followed; either may be None."
+        call = self.channel_call.get(uniqueid)
+        return call, self._leg_of(call, uniqueid) if call else None
+
+    def queue_leg(self, event):
+        "The leg an AgentConnect (or another member event) is about."
+        return self._queue_leg(event)
 
     def _queue_leg(self, event):
         "The active leg of this member on this caller, if any."
@@ -569,12 +581,16 @@ class Tracker:
             self._own(call, uniqueid)
         if is_local(event['Channel']) or uniqueid == call.uniqueid:
             return
-        if self._leg_of(call, uniqueid) is None:
+        leg = self._leg_of(call, uniqueid)
+        if leg is None:
             leg = self._leg_behind_locals(call, peers)
             if leg is not None:
                 leg.channels.add(uniqueid)
             else:
                 self._direct_leg(call, uniqueid, event['Channel'], when)
+        elif not leg.from_queue and leg.active:
+            # Dialled without a DialEnd seen: in the bridge, it answered.
+            self._answer_direct(leg, when)
 
     def _call_of(self, uniqueids):
         for uniqueid in uniqueids:
@@ -607,18 +623,75 @@ class Tracker:
                     return leg
         return None
 
-    def _direct_leg(self, call, uniqueid, name, when):
-        "A party reached without the queue: transfer target or plain dial."
+    def _direct_leg(self, call, uniqueid, name, when, answered=True):
+        """A party reached without the queue: transfer target, the party
+        consulted, or a plain dial. Dialled (DialBegin), it rings until
+        DialEnd or the bridge; met first in a bridge (no dial seen), it
+        rang from its channel's creation and answers now. Either way an
+        agent on that phone rings, then talks."""
         device = device_of(name)
         interface = self.devices.get(device, device)
+        ring_start = self.channel_born.get(uniqueid, when)
         leg = Leg(interface, call.queues[-1] if call.queues else None,
-            self.channel_born.get(uniqueid, when), {uniqueid},
-            from_queue=False, answer_time=when)
+            ring_start, {uniqueid}, from_queue=False)
         call.legs.append(leg)
         agent = self.agents.get(interface)
         if agent is not None and agent.leg is None:
             agent.leg = leg
-            self._set_state(agent, 'talking', when, queue=leg.queue)
+            self._set_state(agent, 'ringing', ring_start, queue=leg.queue)
+        if answered:
+            self._answer_direct(leg, when)
+
+    def _drop_dial_leg(self, call, uniqueid):
+        """app_queue's own DialBegin may come before its AgentCalled: the
+        queue leg, not a dialled one, owns the member's channel."""
+        leg = self._leg_of(call, uniqueid)
+        if leg is None or leg.from_queue or leg.answer_time:
+            return
+        call.legs.remove(leg)
+        agent = self.agents.get(leg.interface)
+        if agent is not None and agent.leg is leg:
+            agent.leg = None
+
+    def _on_DialBegin(self, event, when):
+        """A phone dialled outside the queue (a transfer target, the party
+        consulted, a plain call) starts ringing: its leg, and its agent's
+        ringing, start here. Behind a Local-channel member the ;2 half dials
+        the agent's phone: that phone belongs to the queue leg."""
+        destination, name = event['DestUniqueid'], event['DestChannel']
+        self._name(destination, name)
+        call = self.channel_call.get(destination) or self.channel_call.get(
+            event.get('Uniqueid'))
+        if (call is None or is_local(name) or destination == call.uniqueid
+                or self._leg_of(call, destination) is not None):
+            return
+        if destination not in call.live:
+            self._own(call, destination)
+        source = event.get('Uniqueid')
+        leg = self._leg_behind_locals(call, {source} if source else set())
+        if leg is not None and leg.answer_time is None:
+            leg.channels.add(destination)
+        else:
+            # An answered member's ;2 half dialling: the caller it carries
+            # is being transferred (its BlindTransfer may come after).
+            self._direct_leg(call, destination, name, when, answered=False)
+
+    def _on_DialEnd(self, event, when):
+        """The dialled phone answered (ANSWER) or the dial failed (NOANSWER,
+        BUSY, CANCEL...); app_queue's own dials are left to its events."""
+        call = self.channel_call.get(event.get('DestUniqueid'))
+        leg = self._leg_of(call, event['DestUniqueid']) if call else None
+        if leg is None or leg.from_queue or not leg.active:
+            return
+        if event.get('DialStatus') == 'ANSWER':
+            self._answer_direct(leg, when)
+        elif not leg.answer_time:
+            self._end_leg(leg, when, 'ring_no_answer')
+
+    def _answer_direct(self, leg, when):
+        if leg.answer_time is None:
+            leg.answer_time = when
+            self._agent_of_leg(leg, 'talking', when)
 
     def _on_BridgeLeave(self, event, when):
         self._unbridge(event['Uniqueid'])

@@ -133,17 +133,21 @@ def array(names, value, setvar):
         setvar(name, values[i] if i < len(values) else '')
 
 
-def setvar_helper(name, value, setvar):
+def setvar_helper(name, value, setvar, channel=None):
     """main/pbx_variables.c ``pbx_builtin_setvar_helper``: a name ending in
     ')' is a function written with ``ast_func_write``; the simulator knows
-    ARRAY, as registered (case-sensitive, like
+    ARRAY and CHANNEL(language) (func_channel.c: the channel's language,
+    no VarSet), as registered (case-sensitive, like
     ``ast_custom_function_find``). Others are logged, as Asterisk does."""
     if not name.endswith(')'):
         setvar(name, value)
         return
     function, args = func_args(name)
     if function == 'ARRAY' and args is not None:
-        array(args, value, lambda n, v: setvar_helper(n, v, setvar))
+        array(args, value,
+            lambda n, v: setvar_helper(n, v, setvar, channel))
+    elif function == 'CHANNEL' and args == 'language' and channel is not None:
+        channel.language = value
     else:
         logger.error('Function %s not registered', function)
 
@@ -165,15 +169,98 @@ def environment(url, channel):
     return (''.join(lines) + '\n').encode('utf-8')
 
 
-def reply(words, channel, on_set):
+class Keypad:
+    """The caller's side of a voice menu: scripted key presses, used in
+    order by the commands that read keys, as res_agi answers them.
+
+    Each press is a string of keys ('2', '12345678#'), None or '' for a
+    caller who presses nothing until the timeout, or 'h' for a hangup.
+    When the presses run out the caller stays silent. ``STREAM FILE``
+    takes the next press only if it is one of its escape digits (the caller
+    interrupts the prompt); ``WAIT FOR DIGIT`` and ``GET DATA`` take it
+    whatever it is."""
+
+    HANGUP = 'h'
+
+    def __init__(self, presses=()):
+        self.presses = list(presses)
+        self.hung_up = False
+        self.prompts = []
+
+    @classmethod
+    def parse(cls, digits):
+        "Presses from a scenario's ``digits``: '2,1', ',,1' or a list."
+        if isinstance(digits, str):
+            digits = digits.split(',')
+        return cls([d if d else None for d in digits])
+
+    def _take(self):
+        press = self.presses.pop(0) if self.presses else None
+        if press == self.HANGUP:
+            self.hung_up = True
+        return press
+
+    def stream_file(self, name, escape):
+        "handle_streamfile: '200 result=<ASCII of the key, 0, -1> endpos='"
+        self.prompts.append(name)
+        press = self.presses[0] if self.presses else None
+        if press == self.HANGUP or (press and press[0] in escape):
+            self._take()
+            if self.hung_up:
+                return '200 result=-1 endpos=0'
+            return f'200 result={ord(press[0])} endpos=4000'
+        return '200 result=0 endpos=8000'
+
+    def wait_for_digit(self):
+        "handle_waitfordigit: ASCII code of the key, 0 on timeout, -1."
+        press = self._take()
+        if self.hung_up:
+            return '200 result=-1'
+        return f'200 result={ord(press[0])}' if press else '200 result=0'
+
+    def get_data(self, name, max_digits):
+        """handle_getdata over ast_app_getdata_full: up to ``max_digits``
+        keys, '#' ends the input (not returned); fewer keys and no '#':
+        the timeout ended it, '(timeout)'."""
+        self.prompts.append(name)
+        press = self._take()
+        if self.hung_up:
+            return '200 result=-1'
+        keys = press or ''
+        if '#' in keys:
+            return f'200 result={keys[:keys.index("#")][:max_digits]}'
+        if len(keys) >= max_digits:
+            return f'200 result={keys[:max_digits]}'
+        return f'200 result={keys} (timeout)'
+
+
+DEAD = '511 Command Not Permitted on a dead channel or intercepted channel'
+
+
+def reply(words, channel, on_set, keypad=None):
     "Asterisk's answer line to one command."
     command = ' '.join(words[:2]).upper()
+    if keypad is not None and keypad.hung_up:
+        return DEAD
     if command == 'SET VARIABLE' and len(words) >= 3:
         # handle_setvariable: "if (argv[3]) pbx_builtin_setvar_helper";
         # answers 200 result=1 either way.
         if len(words) > 3:
-            setvar_helper(words[2], words[3], on_set)
+            setvar_helper(words[2], words[3], on_set, channel)
         return '200 result=1'
+    if keypad is not None:
+        if words[0].upper() == 'HANGUP' and len(words) <= 2:
+            # handle_hangup: the channel is hung up, "200 result=1".
+            keypad.hung_up = True
+            return '200 result=1'
+        if command == 'STREAM FILE' and len(words) in (4, 5):
+            return keypad.stream_file(words[2], words[3])
+        if command == 'GET DATA' and len(words) >= 3:
+            return keypad.get_data(words[2],
+                int(words[4]) if len(words) > 4 else 1024)
+        if ' '.join(words[:3]).upper() == 'WAIT FOR DIGIT' and (
+                len(words) == 4):
+            return keypad.wait_for_digit()
     if command == 'GET VARIABLE' and len(words) == 3:
         value = channel.variables.get(words[2])
         return '200 result=0' if value is None else f'200 result=1 ({value})'
@@ -185,13 +272,17 @@ def reply(words, channel, on_set):
     return '510 Invalid or unknown command'
 
 
-async def route(url, channel, on_set, timeout=TIMEOUT, on_command=None):
+async def route(url, channel, on_set, timeout=TIMEOUT, on_command=None,
+        keypad=None, on_answer=None):
     """Run one AGI conversation for ``channel``.
 
     ``on_set(name, value)`` is called for each channel variable a SET
     VARIABLE sets (each of an ARRAY() assignment), as Asterisk sets it (and
     emits VarSet) there. ``on_command(words)``, if given, sees each command
-    as Asterisk parsed it.
+    as Asterisk parsed it. ``keypad`` (a Keypad) answers the commands that
+    play prompts and read keys; after its hangup every command is refused
+    (511) and Asterisk's ``HANGUP`` line follows the reply that saw it.
+    ``on_answer()`` is called at ``ANSWER``.
     """
     parsed = urlparse(url)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(
@@ -210,7 +301,12 @@ async def route(url, channel, on_set, timeout=TIMEOUT, on_command=None):
                     .removesuffix('\n'))
                 if on_command:
                     on_command(words)
-                answer = reply(words, channel, on_set)
+                dead = keypad is not None and keypad.hung_up
+                answer = reply(words, channel, on_set, keypad)
+                if on_answer and words and words[0].upper() == 'ANSWER':
+                    on_answer()
+                if keypad is not None and keypad.hung_up and not dead:
+                    answer += '\nHANGUP'
                 writer.write((answer + '\n').encode('utf-8'))
             await writer.drain()
     finally:

@@ -19,7 +19,7 @@ from . import agi
 
 logger = logging.getLogger(__name__)
 
-STATE_DESC = {4: 'Ring', 5: 'Ringing', 6: 'Up'}
+STATE_DESC = {0: 'Down', 4: 'Ring', 5: 'Ringing', 6: 'Up'}
 PRIVILEGE = {
     'Queue': 'agent,all', 'Agent': 'agent,all', 'Cdr': 'cdr,all',
     'VarSet': 'dialplan,all', 'FullyBooted': 'system,all'}
@@ -45,6 +45,7 @@ class Channel:
     born: dt.datetime | None = None
     answered: dt.datetime | None = None
     bridge: str | None = None
+    language: str = 'zh'          # CHANNEL(language)
 
     def headers(self, prefix=''):
         "The channel block of an AMI event, ``prefix`` as in DestChannel."
@@ -55,7 +56,7 @@ class Channel:
             ('CallerIDName', self.caller_name or '<unknown>'),
             ('ConnectedLineNum', self.connected_num),
             ('ConnectedLineName', self.connected_name),
-            ('Language', 'zh'), ('AccountCode', ''),
+            ('Language', self.language), ('AccountCode', ''),
             ('Context', self.context), ('Exten', self.exten),
             ('Priority', '1'), ('Uniqueid', self.uniqueid),
             ('Linkedid', self.linkedid)]
@@ -117,6 +118,12 @@ class CallPlan:
     no_answer: list = field(default_factory=list)
     answer_delay: dict = field(default_factory=dict)
     name: str = ''
+    # A caller of the IVR: the dialplan runs AGI(…/``ivr``) (a script
+    # name: 'ivr' or 'ivr/<menu>') instead of …/route, and the caller
+    # presses ``digits`` (agi.Keypad.parse: '2,1'; '' for no key, 'h' to
+    # hang up). Either one makes the call an IVR call.
+    ivr: str | None = None
+    digits: object = None
 
 
 @dataclass
@@ -133,6 +140,20 @@ class Caller:
     leg: 'AgentLeg | None' = None
     timers: list = field(default_factory=list)
     done: bool = False
+    transferred: bool = False     # the plan's transfer has been made
+    # (seconds, overflow) the router answered (CC_TIMEOUT, CC_OVERFLOW) for
+    # the next Queue(); None: the scenario's queue settings apply.
+    wait_limit: tuple | None = None
+    overflow: str | None = None   # where the current queue's wait ends
+
+
+@dataclass
+class ConsultEntry(Caller):
+    """The ;2 half of an Atxfer's Local channel to a queue's extension: it
+    runs Queue() as a caller of its own, and the member who answers is
+    consulted. ``consult``: (transferring caller, its leg, the ;1 half,
+    the caller's bridge, the transfer)."""
+    consult: tuple = ()
 
 
 @dataclass
@@ -443,27 +464,54 @@ class Simulator:
         caller = Caller(channel, plan)
         self.callers[channel.uniqueid] = caller
         if self.agi_url:
-            await self.route(caller)
+            if plan.ivr or plan.digits is not None:
+                keypad = agi.Keypad.parse(plan.digits or [])
+                await self.route(caller, plan.ivr or 'ivr', keypad)
+                variables = channel.variables
+                target = variables.get('CC_TARGET', '')
+                if not keypad.hung_up and variables.get('CC_ACTION') in (
+                        'ivr', 'night') and target not in (
+                        '', 'voicemail', 'reject'):
+                    # Night service or blacklist IVR: the dialplan runs
+                    # that menu.
+                    await self.route(caller, f'ivr/{target}', keypad)
+                if keypad.hung_up:
+                    self.end_caller(caller, 'AGI')
+                    return caller
+            else:
+                await self.route(caller)
         self.follow_route(caller)
         return caller
 
-    async def route(self, caller):
+    async def route(self, caller, script=None, keypad=None):
+        """AGI(agi_url), or AGI(agi://host:port/``script``) with the
+        caller's ``keypad`` answering the prompts."""
         channel = caller.channel
+        url = self.agi_url
+        if script:
+            url = url[:url.index('/', len('agi://'))] + '/' + script if (
+                '/' in url[len('agi://'):]) else f'{url}/{script}'
 
         def on_set(name, value):
             channel.variables[name] = value
             self.emit('VarSet', channel.headers(), Variable=name, Value=value)
         try:
-            await agi.route(self.agi_url, channel, on_set)
+            await agi.route(url, channel, on_set, keypad=keypad,
+                on_answer=lambda: self.set_up(channel))
         except (OSError, asyncio.TimeoutError, ValueError) as error:
             # Asterisk sets AGISTATUS=FAILURE and the dialplan goes on.
-            logger.warning('AGI %s failed: %r', self.agi_url, error)
+            logger.warning('AGI %s failed: %r', url, error)
 
     def follow_route(self, caller):
         variables = caller.channel.variables
         target = variables.get('CC_TARGET', '')
         caller.priority = int(variables.get('CC_PRIORITY') or 0)
         caller.preferred = variables.get('CC_AGENT') or None
+        if 'CC_TIMEOUT' in variables:
+            # As Queue(${CC_QUEUE},,,,${CC_TIMEOUT}): empty is no limit.
+            timeout = variables['CC_TIMEOUT']
+            caller.wait_limit = (float(timeout) if timeout else None,
+                variables.get('CC_OVERFLOW') or None)
         queue = variables.get('CC_QUEUE') or caller.plan.queue
         if target == 'reject':
             self.end_caller(caller, 'Hangup', CAUSE_REJECTED)
@@ -524,9 +572,15 @@ class Simulator:
             Queue=queue_name, Position=caller.original_position,
             Count=len(queue.waiting))
         caller.timers = [self.at(caller.plan.patience, self.abandon, caller)]
-        if queue.max_wait:
+        max_wait, caller.overflow = queue.max_wait, queue.overflow
+        if caller.wait_limit is not None:
+            # The router's limit; the dialplan queues the overflow without
+            # one (CC_TIMEOUT and CC_OVERFLOW cleared).
+            (max_wait, caller.overflow), caller.wait_limit = (
+                caller.wait_limit, (None, None))
+        if max_wait:
             caller.timers.append(
-                self.at(queue.max_wait, self.queue_timeout, caller))
+                self.at(max_wait, self.queue_timeout, caller))
         self.dispatch(queue)
 
     def position(self, caller):
@@ -554,17 +608,23 @@ class Simulator:
     def queue_timeout(self, caller):
         if caller.done or caller.leg is not None:
             return
-        queue = self.queues[caller.queue]
+        overflow = caller.overflow
         self.cancel_ringing(caller)
+        # app_queue (queue_exec) also calls record_abandoned here, which
+        # sends QueueCallerAbandon (and sets ABANDONED=TRUE) before
+        # QueueCallerLeave; not sent: the tracker would count an abandon.
         self.leave_queue(caller)
         for timer in caller.timers:
             self.cancel(timer)
-        if queue.overflow in self.queues:
-            self.join(caller, queue.overflow)
-        elif queue.overflow == 'voicemail':
+        caller.channel.variables['QUEUESTATUS'] = 'TIMEOUT'
+        self.emit('VarSet', caller.channel.headers(), Variable='QUEUESTATUS',
+            Value='TIMEOUT')
+        if overflow in self.queues:
+            self.join(caller, overflow)
+        elif overflow == 'voicemail':
             self.voicemail(caller)
-        elif queue.overflow:
-            self.dial_out(caller, queue.overflow)
+        elif overflow:
+            self.dial_out(caller, overflow)
         else:
             self.end_caller(caller, 'Queue')
 
@@ -714,18 +774,23 @@ class Simulator:
         self.dispatch_all()
 
     def plan_conversation(self, caller):
+        if isinstance(caller, ConsultEntry):
+            self._consult_answered(caller)
+            return
         plan = caller.plan
         for hold in plan.holds:
             self.at(hold['at'], self.hold, caller, True)
             self.at(hold['at'] + hold['duration'], self.hold, caller, False)
-        if plan.transfer:
+        if plan.transfer and not caller.transferred:
             kind = plan.transfer['kind']
             step = self.blind_transfer if kind == 'blind' else (
                 self.attended_transfer)
             self.at(plan.transfer['at'], step, caller, plan.transfer)
         else:
-            caller.timers = [
-                self.at(plan.talk, self.caller_hangs_up, caller)]
+            # After a transfer through a queue: the talk after the transfer.
+            talk = plan.transfer.get('after', plan.talk) if (
+                caller.transferred) else plan.talk
+            caller.timers = [self.at(talk, self.caller_hangs_up, caller)]
 
     def hold(self, caller, on):
         leg = caller.leg
@@ -793,6 +858,7 @@ class Simulator:
         leg = caller.leg
         if caller.done or leg is None:
             return
+        caller.transferred = True
         transferee = self.transferee(leg, caller)
         self.emit('BlindTransfer', {'Result': 'Success'},
             leg.phone.headers('Transferer'), transferee.headers('Transferee'),
@@ -802,9 +868,24 @@ class Simulator:
         self.leave(leg.phone)
         self.hangup(leg.phone)
         self.agent_leaves(caller, leg)
-        target = self.target_channel(caller, transfer['target'])
+        if transfer['target'] in self.queues:
+            self.requeue(caller, transferee, transfer['target'])
+            return
+        target = self.target_channel(caller, transfer['target'], transferee)
         self.at(transfer.get('ring', 2), self.target_answers, caller,
             transferee, target, transfer)
+
+    def requeue(self, caller, transferee, queue):
+        """A blind transfer to a queue's extension: the caller runs Queue()
+        again and app_queue offers it to the members."""
+        if transferee is not caller.channel:
+            # Behind a Local member the ;2 half would queue, as a caller of
+            # its own: not modelled; the caller hangs up instead.
+            logger.warning('blind transfer to queue %s from a Local-channel '
+                'member is not simulated', queue)
+            self.caller_hangs_up(caller)
+            return
+        self.join(caller, queue)
 
     def agent_leaves(self, caller, leg):
         """The agent's phone is off the call.  app_queue notices only when it
@@ -817,13 +898,31 @@ class Simulator:
         else:
             self.release(leg.member, leg.queue)
 
-    def target_channel(self, caller, target):
+    def target_channel(self, caller, target, source):
+        """Dial(PJSIP/``target``) from ``source``, as the dialplan does for
+        a transfer: the phone's channel is created (Down), app_dial sends
+        DialBegin, and the phone rings (Newstate Ringing)."""
         device = f'PJSIP/{target}'
+        channel = self.new_channel(device, caller.channel.linkedid,
+            caller_num=caller.plan.caller, exten=target, state=0)
+        self.emit('DialBegin', source.headers(), channel.headers('Dest'),
+            DialString=target)
+        channel.state = 5
+        self.emit('Newstate', channel.headers())
         member = self.member_on_device(device)
         if member is not None:
-            self.member_status(member, in_call=True)
-        return self.new_channel(device, caller.channel.linkedid,
-            caller_num=caller.plan.caller, exten=target)
+            self.member_status(member, ringing=True)
+        return channel
+
+    def target_answered(self, source, target):
+        """The dialled phone answers: Newstate Up, then app_dial's DialEnd
+        ANSWER; the bridge comes next."""
+        self.set_up(target)
+        self.emit('DialEnd', source.headers(), target.headers('Dest'),
+            DialStatus='ANSWER')
+        member = self.member_on_device(target.name.rsplit('-', 1)[0])
+        if member is not None:
+            self.member_status(member, ringing=False, in_call=True)
 
     def member_on_device(self, device):
         for member in self.members.values():
@@ -831,9 +930,17 @@ class Simulator:
                 return member
         return None
 
+    def target_lost(self, target):
+        "The caller hung up while the dialled phone rang: its member is free."
+        member = self.member_on_device(target.name.rsplit('-', 1)[0])
+        if member is not None and member.ringing:
+            self.member_status(member, ringing=False)
+
     def target_answers(self, caller, transferee, target, transfer):
         if caller.done:
+            self.target_lost(target)
             return
+        self.target_answered(transferee, target)
         self.bridge(transferee, target)
         self.at(transfer.get('after', caller.plan.talk),
             self.transferred_call_ends, caller, target)
@@ -849,22 +956,42 @@ class Simulator:
         leg = caller.leg
         if caller.done or leg is None:
             return
+        caller.transferred = True
         original = leg.phone.bridge
         one, two = self.new_local(f'{transfer["target"]}@from-internal',
             caller.channel.linkedid, leg.phone)
-        target = self.target_channel(caller, transfer['target'])
+        if transfer['target'] in self.queues:
+            self.leave(leg.phone)
+            entry = ConsultEntry(two, CallPlan(caller=caller.plan.caller,
+                dnis=transfer['target'], queue=transfer['target']),
+                consult=(caller, leg, one, original, transfer))
+            self.join(entry, transfer['target'])
+            return
+        target = self.target_channel(caller, transfer['target'], two)
         self.leave(leg.phone)
         self.at(transfer.get('ring', 2), self._consult, caller, leg,
             (one, two, target), original, transfer)
 
     def _consult(self, caller, leg, channels, original, transfer):
-        if caller.done:
-            return
         one, two, target = channels
+        if caller.done:
+            self.target_lost(target)
+            return
+        self.target_answered(two, target)
         self.bridge(two, target)
         consult = self.bridge(leg.phone, one)
         self.at(transfer.get('consult', 10), self._complete_attended, caller,
             leg, channels, (original, consult), transfer)
+
+    def _consult_answered(self, entry):
+        "A member answered the queued consultation: the agent talks to them."
+        caller, leg, one, original, transfer = entry.consult
+        if caller.done:
+            return
+        consult = self.bridge(leg.phone, one)
+        self.at(transfer.get('consult', 10), self._complete_attended, caller,
+            leg, (one, entry.channel, entry.leg.phone), (original, consult),
+            transfer)
 
     def _complete_attended(self, caller, leg, channels, bridges, transfer):
         if caller.done:
@@ -936,7 +1063,7 @@ class Simulator:
         self.drop_leg(leg, CAUSE_NORMAL)
         self.agent_complete(caller, leg, 'transfer')
         caller.leg = None
-        target = self.target_channel(caller, exten)
+        target = self.target_channel(caller, exten, caller.channel)
         self.at(2, self.target_answers, caller, caller.channel, target, {})
         return True
 

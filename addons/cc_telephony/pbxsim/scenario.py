@@ -18,7 +18,24 @@ A scenario is a dict (or JSON file)::
                  "transfer": {"blind": 0.05, "attended": 0.05,
                               "target": "2000"}},
      "script": [{"at": 10, "do": "call", "caller": "13800138000",
-                 "queue": "sales", "talk": 60}]}
+                 "queue": "sales", "talk": 60},
+                {"at": 20, "do": "call", "caller": "13700137000",
+                 "ivr": "ivr", "digits": "2,1", "talk": 60}]}
+
+A call with ``ivr`` (the AGI script: ``ivr`` or ``ivr/<menu>``) or
+``digits`` goes through the router's IVR first, the caller pressing
+``digits`` in order (``agi.Keypad``: '' for no key, ``h`` to hang up);
+in traffic, ``"ivr"`` and ``"digits": ["1", "2,1", …]`` (one drawn per
+call) do the same for every arrival.
+
+A call step's ``transfer`` is ``{"kind": "blind" | "attended", "at": s
+after the answer, "target": extension or queue, "ring": s the target
+rings (2), "consult": s of an attended consultation (10), "after": s the
+caller talks after the transfer}``. An extension is dialled as
+``PJSIP/<target>`` (DialBegin, Ringing, DialEnd ANSWER, the bridge); when
+it is an agent's phone (a member's state interface) the agent rings, then
+talks. A blind transfer to a queue's name queues the caller again there
+(not behind a Local-channel member: not modelled).
 
 ``ring_no_answer`` in traffic is the default of each agent's
 ``no_answer_probability``.  Skills map to app_queue the usual way: an agent
@@ -127,6 +144,10 @@ def random_plan(traffic, rng):
     plan = CallPlan(caller=f'1{rng.randrange(3, 9)}{rng.randrange(10**9):09d}',
         dnis=traffic.get('dnis', '95588'), queue=traffic.get('queue'),
         patience=sample(traffic.get('patience', 600), rng), talk=talk)
+    if traffic.get('ivr') or traffic.get('digits'):
+        plan.ivr = traffic.get('ivr') or 'ivr'
+        plan.digits = rng.choice(traffic['digits']) if traffic.get(
+            'digits') else None
     hold = traffic.get('hold', {})
     if rng.random() < hold.get('probability', 0):
         plan.holds = [{'at': talk * 0.3,

@@ -16,7 +16,9 @@ from types import SimpleNamespace
 from trytond.exceptions import UserError
 from trytond.modules.cc_base.tests.tools import as_user
 from trytond.model.exceptions import AccessError
+from trytond.model.modelview import AccessButtonError
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 from trytond.tests.test_tryton import (
     TestCase, activate_module, with_transaction)
 
@@ -41,6 +43,52 @@ class ConsoleAMIServer(AMIServer):
         super().__init__(simulator, users)
         self.received = []
         self.held = set()
+        self.globals = {}
+        self.muted = {}
+        self.monitors = {}
+
+    def _named_channel(self, action, writer, reply):
+        channel = self.sim.channel_named(action.get('Channel', ''))
+        if channel is None:
+            self._error(writer, reply, 'No such channel')
+        return channel
+
+    def _action_muteaudio(self, action, writer, reply):
+        channel = self._named_channel(action, writer, reply)
+        if channel is not None:
+            self.muted[(channel.name, action['Direction'])] = (
+                action['State'] == 'on')
+            self._ok(writer, reply, 'Audio muted' if action['State'] == 'on'
+                else 'Audio unmuted')
+
+    def _action_mixmonitor(self, action, writer, reply):
+        channel = self._named_channel(action, writer, reply)
+        if channel is not None:
+            self.monitors[channel.name] = action['File']
+            self._ok(writer, reply, MixMonitorID='0x1')
+
+    def _action_stopmixmonitor(self, action, writer, reply):
+        channel = self._named_channel(action, writer, reply)
+        if channel is not None:
+            self.monitors.pop(channel.name, None)
+            self._ok(writer, reply)
+
+    def _action_getvar(self, action, writer, reply):
+        variable = action['Variable']
+        if 'Channel' not in action:
+            self._ok(writer, reply, Variable=variable,
+                Value=self.globals.get(variable, ''))
+            return
+        channel = self._named_channel(action, writer, reply)
+        if channel is not None:
+            self._ok(writer, reply, Variable=variable,
+                Value=channel.variables.get(variable, ''))
+
+    def _action_setvar(self, action, writer, reply):
+        channel = self._named_channel(action, writer, reply)
+        if channel is not None:
+            channel.variables[action['Variable']] = action.get('Value', '')
+            self._ok(writer, reply, 'Variable Set')
 
     def _perform(self, action, writer):
         self.received.append(dict(action))
@@ -373,6 +421,40 @@ class ConsoleTestCase(TestCase):
                 UserError, 'no phone number'):
             Party.cc_dial([nobody])
 
+    @with_transaction()
+    def test_dial_typed_number(self):
+        "The console's Dial wizard dials a typed number, normalised"
+        pool = Pool()
+        Dial = pool.get('cc.agent.dial', type='wizard')
+        (alice, _, _), (agent, _, _) = self.setup_center()
+
+        def dial(number):
+            with as_user(alice), Transaction().set_context(
+                    active_model='cc.agent', active_id=agent.id,
+                    active_ids=[agent.id]):
+                session_id, _, _ = Dial.create()
+                Dial.execute(session_id, {'start': {'number': number}},
+                    'dial')
+                Dial.delete(session_id)
+            return self.pbx_sim.actions('Originate')[-1]
+
+        for typed, dialled in [
+                ('138 0013 8000', CALLER),
+                ('+86 (10) 6552-9999', '01065529999'),
+                ('+44 20 7946 0018', '00442079460018'),
+                ('2000', '2000'),
+                ]:
+            originate = dial(typed)
+            self.assertEqual((originate['Channel'], originate['Exten']),
+                (ALICE, dialled))
+        sent = len(self.pbx_sim.actions('Originate'))
+        for typed in ['138-0013-800O', '123456789', '+1 555', 'ext 12']:
+            with self.assertRaisesRegex(UserError, 'cannot be dialled'):
+                dial(typed)
+        with self.assertRaisesRegex(UserError, 'no number to dial'):
+            dial(' - ')
+        self.assertEqual(len(self.pbx_sim.actions('Originate')), sent)
+
     # -- wrap-up ---------------------------------------------------------
 
     @with_transaction()
@@ -398,6 +480,146 @@ class ConsoleTestCase(TestCase):
         self.assertEqual(call.wrapup_note, "Card unblocked")
         self.assertEqual(self.pbx_sim.named('QueueMemberPause',
                 Interface=ALICE)[-1]['Paused'], '0')
+
+    def transferred_call(self, uniqueid='x1', live=False):
+        """A call Alice answered and blind-transferred to Bob, who finished
+        it: stored by the tracker's fact (both legs), or still live."""
+        Call = Pool().get('cc.call')
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        t = lambda s: now - dt.timedelta(seconds=s)  # noqa: E731
+        legs = [
+            {'agent_interface': ALICE, 'ring_start': t(100),
+                'answer_time': t(98), 'end_time': t(60), 'talk_seconds': 38,
+                'result': 'transferred_blind', 'transfer_target': '1002'},
+            {'agent_interface': BOB, 'ring_start': t(60),
+                'answer_time': t(57), 'end_time': t(10), 'talk_seconds': 47,
+                'result': 'answered'},
+            ]
+        if live:
+            Call.agent_connected([connection(uniqueid=uniqueid,
+                        answer_time=t(98))])
+            Call.agent_connected([connection(uniqueid=uniqueid,
+                        interface=BOB, answer_time=t(57))])
+            return legs, Call.search([('uniqueid', '=', uniqueid)])[0].id
+        call_id, = Call.ingest_facts([{
+                    'uniqueid': uniqueid, 'linkedid': uniqueid,
+                    'direction': 'inbound', 'caller_raw': CALLER,
+                    'dnis': '95588', 'queue': 'sales',
+                    'enter_time': t(110), 'answer_time': t(98),
+                    'end_time': t(10), 'result': 'transferred',
+                    'wait_seconds': 12, 'legs': legs}])
+        return legs, call_id
+
+    @with_transaction()
+    def test_wrap_up_transferred_call(self):
+        "Each agent of a transferred call wraps up their own leg"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        Call = pool.get('cc.call')
+        Disposition = pool.get('cc.call.disposition')
+        (alice, bob, _), (agent, bob_agent, _) = self.setup_center()
+        resolved, = Disposition.search([('code', '=', 'resolved')])
+        follow_up, = Disposition.search([('code', '=', 'follow_up')])
+        # Bob's earlier call today: not the one he wraps up now.
+        Call.agent_connected([connection(uniqueid='old', interface=BOB,
+                    answer_time=dt.datetime.now(dt.timezone.utc).replace(
+                        tzinfo=None) - dt.timedelta(hours=1))])
+        Call.write(Call.search([('uniqueid', '=', 'old')]),
+            {'state': 'ended'})
+        _, call_id = self.transferred_call()
+
+        with as_user(alice):
+            self.assertEqual(
+                Agent.wrap_up([agent], follow_up.id, "Sent to billing"),
+                [call_id])
+        with as_user(bob):
+            self.assertEqual(Agent.wrap_up([bob_agent], resolved.id, "Done"),
+                [call_id])
+
+        call = Call(call_id)
+        legs = {leg.agent: leg for leg in call.legs}
+        self.assertEqual((legs[agent].disposition, legs[agent].wrapup_note),
+            (follow_up, "Sent to billing"))
+        self.assertEqual(
+            (legs[bob_agent].disposition, legs[bob_agent].wrapup_note),
+            (resolved, "Done"))
+        # The call shows the last wrap-up done.
+        self.assertEqual((call.disposition, call.wrapup_note),
+            (resolved, "Done"))
+        old, = Call.search([('uniqueid', '=', 'old')])
+        self.assertIsNone(old.disposition)
+
+    @with_transaction()
+    def test_wrap_up_transferred_away_live(self):
+        "A leg transferred away while the call lives gets its wrap-up later"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        Call = pool.get('cc.call')
+        Disposition = pool.get('cc.call.disposition')
+        (alice, bob, _), (agent, bob_agent, _) = self.setup_center()
+        follow_up, = Disposition.search([('code', '=', 'follow_up')])
+        resolved, = Disposition.search([('code', '=', 'resolved')])
+        # Alice's earlier call today, stored with her leg.
+        self.transferred_call(uniqueid='earlier')
+        # Alice answers a new call and transfers it from her console.
+        with as_user(alice):
+            self.talking_call(agent)
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        call_id, = Call.agent_connected([connection(uniqueid='now',
+                    answer_time=now)])
+        with as_user(alice):
+            Agent.transfer([agent], 'agent', bob_agent.id)
+        Call.agent_connected([connection(uniqueid='now', interface=BOB,
+                    answer_time=now)])
+        self.assertEqual(Call(call_id).agent, bob_agent)
+
+        with as_user(alice):
+            self.assertEqual(Agent.wrap_up([agent], resolved.id),
+                [call_id])
+            # Corrected: the same call again.
+            self.assertEqual(Agent.wrap_up([agent], follow_up.id, "Later"),
+                [call_id])
+        earlier, = Call.search([('uniqueid', '=', 'earlier')])
+        self.assertEqual(
+            [leg.disposition for leg in earlier.legs if leg.agent == agent],
+            [None])
+
+        # The call ends; Bob wraps up before the tracker stores it.
+        with as_user(bob):
+            Agent.wrap_up([bob_agent], resolved.id)
+        t = lambda s: now + dt.timedelta(seconds=s)  # noqa: E731
+        Call.ingest_facts([{'uniqueid': 'now', 'linkedid': 'now',
+                    'direction': 'inbound', 'caller_raw': CALLER,
+                    'dnis': '95588', 'queue': 'sales', 'enter_time': t(-10),
+                    'answer_time': now, 'end_time': t(90),
+                    'result': 'transferred', 'wait_seconds': 5, 'legs': [
+                        {'agent_interface': ALICE, 'ring_start': t(-2),
+                            'answer_time': now, 'end_time': t(30),
+                            'result': 'transferred_blind'},
+                        {'agent_interface': BOB, 'ring_start': t(30),
+                            'answer_time': t(32), 'end_time': t(90),
+                            'result': 'answered'}]}])
+        legs = {leg.agent: leg for leg in Call(call_id).legs}
+        self.assertEqual((legs[agent].disposition, legs[agent].wrapup_note),
+            (follow_up, "Later"))
+        self.assertEqual(legs[bob_agent].disposition, resolved)
+        self.assertIsNone(Agent(agent.id).wrapup_call)
+
+    @with_transaction()
+    def test_wrap_up_wizard_shows_call(self):
+        "The wrap-up wizard says which call and caller it is for"
+        WrapUp = Pool().get('cc.agent.wrap_up', type='wizard')
+        (alice, _, _), (agent, _, _) = self.setup_center()
+        _, call_id = self.transferred_call()
+        with as_user(alice), Transaction().set_context(
+                active_model='cc.agent', active_id=agent.id,
+                active_ids=[agent.id]):
+            session_id, _, _ = WrapUp.create()
+            wizard = WrapUp(session_id)
+            values = wizard.default_start(None)
+        self.assertEqual((values['call'], values['caller']),
+            (call_id, '+86' + CALLER))
+        self.assertNotIn('disposition', values)
 
     # -- supervisor ------------------------------------------------------
 
@@ -443,6 +665,100 @@ class ConsoleTestCase(TestCase):
         with as_user(boss):
             Agent.force_sign_out([agent])
         self.assertEqual(self.member(ALICE).memberships, {})
+
+    @with_transaction()
+    def test_force_hangup(self):
+        "A supervisor hangs up an agent's call (Hangup of its channel)"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        AgentBoard = pool.get('cc.agent.board')
+        (alice, bob, boss), (agent, _, _) = self.setup_center()
+        with as_user(alice):
+            self.talking_call(agent)
+        for user in [alice, bob]:
+            # Refused by the button's group, then by _check_supervisor.
+            with as_user(user), self.assertRaises(
+                    (AccessError, AccessButtonError)):
+                Agent.force_hangup([agent])
+            with as_user(user), Transaction().set_context(
+                    _check_access=False), self.assertRaises(AccessError):
+                Agent.force_hangup([agent])
+        self.assertEqual(self.pbx_sim.actions('Hangup'), [])
+
+        with as_user(boss):
+            AgentBoard.force_hangup(AgentBoard.browse([agent.id]))
+        hangup, = self.pbx_sim.actions('Hangup')
+        self.assertTrue(hangup['Channel'].startswith(ALICE + '-'))
+        self.assertTrue(self.pbx_sim.named('AgentComplete', Interface=ALICE))
+        self.assertEqual(self.pbx_sim.sim.callers, {})
+        with as_user(boss), self.assertRaisesRegex(
+                UserError, 'nothing to hang up'):
+            Agent.force_hangup([agent])
+
+    # -- mute and record on demand -------------------------------------
+
+    @with_transaction()
+    def test_mute(self):
+        "Mute and unmute send MuteAudio on the agent's call channel"
+        Agent = Pool().get('cc.agent')
+        (alice, bob, _), (agent, _, _) = self.setup_center()
+        with as_user(alice), self.assertRaisesRegex(
+                UserError, 'no call in progress'):
+            Agent.mute([agent])
+        with as_user(alice):
+            self.talking_call(agent)
+            Agent.mute([agent])
+            Agent.mute([agent], 'out')
+            Agent.unmute([agent])
+        with as_user(bob), self.assertRaises(AccessError):
+            Agent.mute([agent])
+        sent = [(a['Channel'].split('-')[0], a['Direction'], a['State'])
+            for a in self.pbx_sim.actions('MuteAudio')]
+        self.assertEqual(sent, [(ALICE, 'in', 'on'), (ALICE, 'out', 'on'),
+                (ALICE, 'all', 'off')])
+
+    @with_transaction()
+    def test_record_on_demand(self):
+        "An on-demand recording is the call's recording, as [cc-record]'s"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        Call = pool.get('cc.call')
+        (alice, _, _), (agent, _, _) = self.setup_center()
+        server = self.pbx_sim.server
+        server.globals['CC_RECORDINGS'] = '/var/spool/asterisk/monitor/cc'
+        with as_user(alice):
+            self.talking_call(agent)
+            with self.assertRaisesRegex(UserError, 'cannot be stopped'):
+                Agent.stop_recording([agent])
+            path, = Agent.start_recording([agent])
+        caller, = self.pbx_sim.sim.callers.values()
+        first = caller.channel
+        self.assertTrue(path.startswith('/var/spool/asterisk/monitor/cc/'))
+        self.assertTrue(path.endswith(f'/{first.uniqueid}.wav'))
+        self.assertEqual(server.monitors, {first.name: path})
+        self.assertEqual(first.variables['CDR(userfield)'], path)
+        with as_user(alice), self.assertRaisesRegex(
+                UserError, 'already being recorded'):
+            Agent.start_recording([agent])
+
+        with as_user(alice):
+            Agent.stop_recording([agent])
+            self.assertEqual(server.monitors, {})
+            # Recording again appends to the call's one file.
+            Agent.record([agent])
+        monitor = self.pbx_sim.actions('MixMonitor')[-1]
+        self.assertEqual((monitor['File'], monitor['Options']), (path, 'ab'))
+
+        with as_user(alice):
+            Agent.hangup([agent])
+        facts = []
+        tracker = Tracker(lambda kind, data: facts.append((kind, data)))
+        for event in self.pbx_sim.events:
+            tracker.feed(event)
+        tracker.flush()
+        call_id, = Call.ingest_facts(
+            [data for kind, data in facts if kind == 'call'])
+        self.assertEqual(Call(call_id).recording, path)
 
     # -- boards ----------------------------------------------------------
 

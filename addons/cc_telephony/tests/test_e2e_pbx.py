@@ -98,6 +98,14 @@ DAY = [
     ]
 
 
+def seconds_after(start, value):
+    "Seconds from ``start`` to a datetime the database gives (None: None)."
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(str(value))
+    return round((moment - start).total_seconds(), 1)
+
+
 def wait_for_port(port, timeout=60):
     testing.wait_until(lambda: _accepts(port), timeout,
         message=f'port {port} listening')
@@ -113,6 +121,11 @@ def _accepts(port):
 class ScriptedDayTestCase(unittest.TestCase):
     "A scripted day through simulator, router, bridge and database"
     maxDiff = None
+    # The database's set-up function (by name: it runs in a child process),
+    # the simulator's queues and the day (see DAY).
+    setup = 'setup_database'
+    queues = [QUEUE]
+    day = DAY
 
     @classmethod
     def setUpClass(cls):
@@ -124,9 +137,8 @@ class ScriptedDayTestCase(unittest.TestCase):
         env = config.environ()
         subprocess.run([sys.executable, '-c',
                 'import sys; from trytond.modules.cc_telephony.tests.'
-                'test_e2e_pbx import setup_database; '
-                'setup_database(sys.argv[1], int(sys.argv[2]), '
-                'int(sys.argv[3]))',
+                f'test_e2e_pbx import {cls.setup} as setup; '
+                'setup(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))',
                 cls.database.name, str(cls.ami_port), str(cls.agi_port)],
             check=True, env=env, cwd=config.ROOT)
         cls.logs = []
@@ -210,8 +222,8 @@ class ScriptedDayTestCase(unittest.TestCase):
         start = dt.datetime.now(dt.timezone.utc).replace(
             tzinfo=None, microsecond=0)
         sim = scenario.build({'start': start.isoformat(),
-                'queues': [QUEUE], 'script': [s for _, steps, *_ in DAY
-                    for s in steps]},
+                'queues': self.queues, 'script': [s for _, steps, *_ in
+                    self.day for s in steps]},
             f'agi://127.0.0.1:{self.agi_port}/route')
 
         async def run():
@@ -224,7 +236,7 @@ class ScriptedDayTestCase(unittest.TestCase):
                 if time.monotonic() > deadline:
                     self.fail('bridge did not log in' + self.service_logs())
                 await asyncio.sleep(0.05)
-            for until, _, states, ended, *down in DAY:
+            for until, _, states, ended, *down in self.day:
                 lock = self.lock_database() if down else None
                 await sim.advance_to(start + dt.timedelta(seconds=until))
                 # Real PBX time flows; the simulator's jumps. An event at
@@ -245,10 +257,7 @@ class ScriptedDayTestCase(unittest.TestCase):
         print('service logs:', *(log.name for log in self.logs))
 
         def seconds(value):
-            if value is None:
-                return None
-            moment = dt.datetime.fromisoformat(str(value))
-            return round((moment - start).total_seconds(), 1)
+            return seconds_after(start, value)
 
         testing.wait_until(lambda: self.query(
                 "SELECT count(*) FROM cc_call WHERE state = 'ended'"
@@ -332,3 +341,201 @@ class ScriptedDayTestCase(unittest.TestCase):
         self.assertEqual(self.query(
                 "SELECT count(*), count(DISTINCT origin) FROM cc_interaction "
                 "WHERE origin LIKE 'cc.call,%'"), [(6, 6)])
+
+
+def setup_transfer_database(database, ami_port, agi_port):
+    """Two agents with users (so that they get screen pops) in one queue,
+    a customer, and the PBX (run in a child process)."""
+    from ccsuite import session
+    with session.transaction(database) as pool:
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        User = pool.get('res.user')
+        sales, = Queue.create([{'name': "Sales", 'code': 'sales',
+                    'strategy': 'linear'}])
+        alice, bob = User.create([{'name': "Alice", 'login': 'alice'},
+                {'name': "Bob", 'login': 'bob'}])
+        Agent.create([{'interface': interface, 'user': user.id,
+                    'wrapup_seconds': 10,
+                    'memberships': [('create', [{'queue': sales.id}])]}
+                for interface, user in ((ALICE, alice), (BOB, bob))])
+        pool.get('cc.dnis').create([{'number': '95588', 'service': "Sales",
+                    'queue': sales.id}])
+        pool.get('party.party').create([{'name': "普通客户",
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'mobile', 'value': KNOWN}])]}])
+        pool.get('cc.pbx').create([{'name': "Simulator", 'code': 'sim',
+                    'ami_port': ami_port, 'ami_username': 'cc',
+                    'ami_secret': 'secret', 'agi_port': agi_port}])
+
+
+# Alice answers at 13 and consults Bob on his extension at 28; his phone
+# rings 2 s; she hands the caller over at 40; the caller hangs up at 70.
+# At 35 Bob talks to Alice about the caller: both pops must be stored
+# (the simulator's clock jumps; a real consultation takes seconds).
+TRANSFER_DAY = [
+    (5, [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
+            {'at': 0, 'do': 'login', 'queue': 'sales', 'agent': BOB}],
+        {ALICE: 'ready', BOB: 'ready'}, 0),
+    (35, [call(10, KNOWN, transfer={'kind': 'attended', 'at': 15,
+                    'target': '1002', 'consult': 10, 'after': 30})],
+        {ALICE: 'talking', BOB: 'talking'}, 0),
+    (95, [], {ALICE: 'ready', BOB: 'ready'}, 1),
+    ]
+# Screen pops stored once each step of TRANSFER_DAY has settled.
+TRANSFER_POPS = [0, 2, 2]
+
+
+class AgentToAgentTransferTestCase(ScriptedDayTestCase):
+    "An attended transfer from one agent to another, through the bridge"
+    setup = 'setup_transfer_database'
+    day = TRANSFER_DAY
+    test_scripted_day = None
+
+    async def settle(self, states, ended):
+        await super().settle(states, ended)
+        pops = next(self.pops)
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while self.query('SELECT count(*) FROM cc_screen_pop')[0][0] != pops:
+            if time.monotonic() > deadline:
+                self.fail(f'{pops} pops not stored' + self.service_logs())
+            await asyncio.sleep(0.05)
+
+    def test_attended_transfer_to_another_agent(self):
+        self.pops = iter(TRANSFER_POPS)
+        start = self.run_day()
+        self.assertEqual(self.query(
+                'SELECT c.result, a.interface FROM cc_call c '
+                'JOIN cc_agent a ON a.id = c.agent'),
+            [('transferred', BOB)])
+        self.assertEqual(self.query(
+                'SELECT interface, result, ring_seconds, talk_seconds, '
+                'wrapup_seconds, transfer_target FROM cc_call_leg '
+                'ORDER BY ring_start'), [
+                (ALICE, 'transferred_attended', 3.0, 27.0, 10.0, BOB),
+                # Bob talks from the consult (30) to the caller's hang-up.
+                (BOB, 'completed', 2.0, 40.0, 10.0, None)])
+        bob = [(state, seconds_after(start, begin), seconds_after(start, end))
+            for state, begin, end in self.query(
+                'SELECT state, start, "end" FROM cc_agent_state '
+                'WHERE interface = ? ORDER BY start', BOB)]
+        self.assertEqual(bob, [('ready', 0.0, 28.0), ('ringing', 28.0, 30.0),
+                ('talking', 30.0, 70.0), ('wrap_up', 70.0, 80.0)])
+        # Each agent got one pop of the caller's customer form, and one
+        # notification: Bob's came when he answered the consultation.
+        self.assertEqual(self.query(
+                'SELECT u.login, count(*), count(DISTINCT p.notification) '
+                'FROM cc_screen_pop p JOIN res_user u ON u.id = p."user" '
+                'GROUP BY u.login ORDER BY u.login'),
+            [('alice', 1, 1), ('bob', 1, 1)])
+        self.assertEqual(self.query(
+                'SELECT u.login, count(*) FROM res_notification n '
+                'JOIN res_user u ON u.id = n."user" '
+                "WHERE u.login IN ('alice', 'bob') "
+                'GROUP BY u.login ORDER BY u.login'),
+            [('alice', 1), ('bob', 1)])
+
+def setup_overflow_database(database, ami_port, agi_port):
+    """Queues with a maximum wait: sales (30 s, then backup) and hotline
+    (20 s, no overflow); Alice answers both, Bob answers backup."""
+    from ccsuite import session
+    with session.transaction(database) as pool:
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        backup, hotline = Queue.create([
+                {'name': "Backup", 'code': 'backup', 'max_wait_seconds': 0},
+                {'name': "Hotline", 'code': 'hotline',
+                    'max_wait_seconds': 20}])
+        sales, = Queue.create([{'name': "Sales", 'code': 'sales',
+                    'max_wait_seconds': 30, 'overflow_queue': backup.id}])
+        Agent.create([{'interface': interface, 'wrapup_seconds': 10,
+                    'memberships': [('create', [{'queue': queue.id}
+                                for queue in queues])]}
+                for interface, queues in [
+                    (ALICE, [sales, hotline]), (BOB, [backup])]])
+        pool.get('cc.dnis').create([
+                {'number': '95588', 'service': "Sales", 'queue': sales.id},
+                {'number': '95599', 'service': "Hotline",
+                    'queue': hotline.id}])
+        pool.get('cc.pbx').create([{'name': "Simulator", 'code': 'sim',
+                    'ami_port': ami_port, 'ami_username': 'cc',
+                    'ami_secret': 'secret', 'agi_port': agi_port}])
+
+
+OVERFLOW_DAY = [
+    (5, [{'at': 0, 'do': 'login', 'queue': queue, 'agent': agent}
+            for agent, queue in [(ALICE, 'sales'), (ALICE, 'hotline'),
+                (BOB, 'backup')]],
+        {ALICE: 'ready', BOB: 'ready'}, 0),
+    (15, [pause(10, ALICE, 'meal')], {ALICE: 'not_ready', BOB: 'ready'}, 0),
+    # Alice is away: the caller waits in sales for the database's 30 s,
+    # then the dialplan queues them in backup, where Bob answers.
+    (25, [call(20, '13700000031', talk=40)],
+        {ALICE: 'not_ready', BOB: 'ready'}, 0),
+    (115, [], {ALICE: 'not_ready', BOB: 'ready'}, 1),
+    # Hotline's 20 s pass without overflow queue: the call ends there.
+    (125, [call(120, '13700000032', dnis='95599')],
+        {ALICE: 'not_ready', BOB: 'ready'}, 1),
+    (200, [], {ALICE: 'not_ready', BOB: 'ready'}, 2),
+    ]
+# Decisions stored once each step of OVERFLOW_DAY has settled.
+OVERFLOW_ROUTED = [0, 0, 1, 1, 2, 2]
+
+
+class OverflowTestCase(ScriptedDayTestCase):
+    """The database's maximum wait and overflow queue, through the router's
+    CC_TIMEOUT and CC_OVERFLOW, decide where the simulator's callers go"""
+    setup = 'setup_overflow_database'
+    # The simulator's own queues have no maximum wait: only the router's
+    # answer can make a caller leave.
+    queues = [{**QUEUE, 'name': name} for name in ('sales', 'backup',
+            'hotline')]
+    day = OVERFLOW_DAY
+    test_scripted_day = None
+
+    async def settle(self, states, ended):
+        """Also wait for the router's decisions: one stored after its call
+        ended would overwrite the queue the bridge recorded (the overflow
+        queue) with the routed one (cc.call._record_decisions)."""
+        await super().settle(states, ended)
+        routed = next(self.routed)
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while self.query('SELECT count(*) FROM cc_call WHERE routing_action '
+                'IS NOT NULL')[0][0] != routed:
+            if time.monotonic() > deadline:
+                self.fail(f'{routed} decisions not stored'
+                    + self.service_logs())
+            await asyncio.sleep(0.05)
+
+    def test_max_wait_then_overflow(self):
+        self.routed = iter(OVERFLOW_ROUTED)
+        start = self.run_day()
+
+        def seconds(value):
+            return seconds_after(start, value)
+
+        calls = self.query(
+            'SELECT c.caller_number, c.result, c.queue_code, '
+            'c.routing_action, c.routing_queue, c.routing_reason, '
+            'c.abandon_position, c.wait_seconds, c.talk_seconds, '
+            'a.interface, c.state, c.enter_time, c.answer_time, c.end_time '
+            'FROM cc_call c LEFT JOIN cc_agent a ON a.id = c.agent '
+            'ORDER BY c.enter_time')
+        self.assertEqual([row[:11] + tuple(map(seconds, row[11:]))
+                for row in calls], [
+                # Answered in the overflow queue: the tracker's result is
+                # 'answered' (an overflow answered by a queue member), its
+                # queue the last one, its wait from the first join.
+                ('+8613700000031', 'answered', 'backup', 'queue', 'sales',
+                    'service,busy', None, 33.0, 40.0, BOB, 'ended',
+                    20.0, 53.0, 93.0),
+                ('+8613700000032', 'timeout', 'hotline', 'queue',
+                    'hotline', 'service,busy', None, 20.0, 0.0, None,
+                    'ended', 120.0, None, 140.0),
+                ])
+        legs = self.query(
+            'SELECT c.caller_number, l.interface, l.result, l.ring_seconds, '
+            'l.talk_seconds FROM cc_call_leg l JOIN cc_call c '
+            'ON c.id = l.call ORDER BY c.enter_time, l.ring_start')
+        self.assertEqual(legs,
+            [('+8613700000031', BOB, 'completed', 3.0, 40.0)])

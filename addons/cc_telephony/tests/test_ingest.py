@@ -327,6 +327,50 @@ class IngestTestCase(TestCase):
         self.assertEqual(call.result, 'answered')
 
     @with_transaction()
+    def test_late_decision_keeps_the_queue_the_call_waited_in(self):
+        "A decision stored after the facts does not move the call"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Queue = pool.get('cc.queue')
+        self.setup_center()
+        backup, = Queue.create([{'name': "Backup", 'code': 'backup'}])
+        fact = answered_fact()
+        fact['queue'] = 'backup'
+        Call.ingest_facts([fact])
+        Call.record_decisions([routing_decision(queue='sales')])
+        call, = Call.search([])
+        self.assertEqual((call.queue, call.queue_code, call.routing_queue),
+            (backup, 'backup', 'sales'))
+
+    @with_transaction()
+    def test_writers_racing_for_a_call_are_told_to_retry(self):
+        "Bridge and router creating one call at once: a retry stores it"
+        from trytond import backend
+        from trytond.modules.cc_telephony.bridge import is_transient
+        from trytond.modules.cc_telephony.call import is_call_race
+        if backend.name != 'postgresql':
+            self.skipTest('SQLite serialises writers before they read')
+        Call = Pool().get('cc.call')
+        transaction = Transaction()
+        try:
+            Call.search([])     # the bridge's transaction has read
+            with transaction.new_transaction() as router:
+                Call.record_decisions([routing_decision()])
+                router.commit()
+            with self.assertRaises(Exception) as caught:
+                Call.ingest_facts([answered_fact()])
+            self.assertTrue(is_call_race(caught.exception))
+            self.assertTrue(is_transient(caught.exception))
+            transaction.rollback()
+            with transaction.new_transaction():
+                Call.ingest_facts([answered_fact()])
+                self.assertEqual(Call.search_count([]), 1)
+        finally:
+            with transaction.new_transaction() as cleanup:
+                Call.delete(Call.search([]))
+                cleanup.commit()
+
+    @with_transaction()
     def test_fact_then_decision(self):
         "A late decision only fills the routing fields"
         Call = Pool().get('cc.call')
@@ -579,6 +623,49 @@ class IngestTestCase(TestCase):
             with self.assertRaises(AccessError):
                 Call.ingest_facts([answered_fact()])
         self.assertEqual(Call.search_count([]), 0)
+
+    @with_transaction()
+    def test_agent_changes_only_the_customer_of_a_call(self):
+        "Over RPC an agent picks the call's customer and nothing else"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Party = pool.get('party.party')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        self.setup_center()
+        Call.ingest_facts([answered_fact()])
+        call, = Call.search([])
+        other, = Party.create([{'name': "Other"}])
+        agent_user, = User.create([{
+                    'name': "Agent", 'login': 'agent',
+                    'groups': [('add', [ModelData.get_id(
+                                    'cc_base', 'group_cc_agent')])]}])
+        with as_user(agent_user):
+            Call.write([Call(call.id)], {'party': other.id})
+            for values in [{'result': 'abandoned'}, {'talk_seconds': 1},
+                    {'party': None, 'agent': None}]:
+                with self.subTest(values=values), \
+                        self.assertRaises(AccessError):
+                    Call.write([Call(call.id)], values)
+        call = Call(call.id)
+        self.assertEqual((call.party, call.result), (other, 'answered'))
+
+    @with_transaction()
+    def test_live_states_are_the_bridges(self):
+        "Supervisors cannot set the live states routing relies on"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        self.setup_center()
+        agent = Agent.search([], limit=1)[0]
+        supervisor, = User.create([{
+                    'name': "Supervisor", 'login': 'supervisor',
+                    'groups': [('add', [ModelData.get_id(
+                                    'cc_base', 'group_cc_supervisor')])]}])
+        with as_user(supervisor), self.assertRaises(AccessError):
+            Agent.update_live_states([{'interface': agent.interface,
+                        'state': 'ready', 'since': T0}])
 
     @with_transaction()
     def test_secret_readable_by_admins_only(self):

@@ -52,8 +52,8 @@ async def wait_until(predicate, timeout=5.0):
 class Bench:
     """The whole chain on 127.0.0.1 ephemeral ports."""
 
-    async def start(self, steps, queues=(QUEUE,)):
-        self.agi_server = await fastagi.serve(router, '127.0.0.1', 0)
+    async def start(self, steps, queues=(QUEUE,), agi_handler=router):
+        self.agi_server = await fastagi.serve(agi_handler, '127.0.0.1', 0)
         agi_port = self.agi_server.sockets[0].getsockname()[1]
         self.sim = scenario.build({'queues': list(queues), 'script': steps},
             f'agi://127.0.0.1:{agi_port}/route')
@@ -496,3 +496,196 @@ def test_real_time_mode_follows_a_sped_up_clock():
     assert sim.now == at(60)
     assert [e['Event'] for e in events if e['Event'].startswith('Agent')] == [
         'AgentCalled', 'AgentConnect', 'AgentComplete']
+
+
+# -- transfers from one agent to another, and their screen pops -----------
+
+AGENT_A, AGENT_B = 'Local/8001@agents/n', 'Local/8002@agents/n'
+LOCAL_LOGINS = [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': AGENT_A,
+        'state_interface': 'PJSIP/8001'},
+    {'at': 0, 'do': 'login', 'queue': 'sales', 'agent': AGENT_B,
+        'state_interface': 'PJSIP/8002'}]
+
+
+class PopBench(Bench):
+    "The bench with the bridge's screen-pop hook and every event kept."
+
+    async def start(self, steps, queues=(QUEUE,)):
+        from types import SimpleNamespace
+        from ..screenpop import on_bridge_event
+        self.pops, self.events = [], []
+        self._hook = on_bridge_event
+        self.link = SimpleNamespace(tracker=None,
+            pops=SimpleNamespace(add=self.pops.append))
+        await super().start(steps, queues)
+        self.link.tracker = self.tracker
+        self.sim.listeners.append(self.events.append)
+
+    def _event(self, event):
+        super()._event(event)
+        # Twice: the bridge calls the hook for an event fed again too (a
+        # replayed spool), which must pop nobody again.
+        self._hook(self.link, event)
+        self._hook(self.link, event)
+
+    def popped(self):
+        return [(pop['interface'], pop['caller_raw'], pop['queue'],
+            (pop['answer_time'] - START).total_seconds())
+            for pop in self.pops]
+
+
+def run_pop_bench(steps, until=200, queues=(QUEUE,)):
+    async def run():
+        bench = PopBench()
+        await bench.start(steps, queues)
+        await bench.advance(until)
+        await bench.stop()
+        return bench
+    return asyncio.run(run())
+
+
+def test_attended_transfer_between_local_channel_members():
+    """Local-channel members (Local/800x@agents/n, the phone as state
+    interface): agent A consults agent B on B's extension, then transfers.
+    queue_log (app_queue's Agent* events) sees A talking for the whole call
+    and B not at all; the tracker's legs follow the phones."""
+    caller = '13800000020'
+    bench = run_pop_bench(LOCAL_LOGINS + [call(10, caller, transfer={
+        'kind': 'attended', 'at': 15, 'target': '8002', 'consult': 10,
+        'after': 30})])
+    (fact,) = bench.calls
+    assert strip_ids(fact) == expected(caller, 10, 13, 70, 'transferred', [
+        leg(AGENT_A, 10, 13, 40, 'transferred_attended', target=AGENT_B),
+        # B's phone rings from the consult's dial (28) to its answer (30).
+        leg(AGENT_B, 28, 30, 70, 'completed')], 3)
+    assert bench.states(AGENT_A) == [
+        ('ready', None, None, 0, 10), ('ringing', None, 'sales', 10, 13),
+        ('talking', None, 'sales', 13, 40),
+        ('wrap_up', None, 'sales', 40, 50)]
+    assert bench.states(AGENT_B) == [
+        ('ready', None, None, 0, 28), ('ringing', None, 'sales', 28, 30),
+        ('talking', None, 'sales', 30, 70),
+        ('wrap_up', None, 'sales', 70, 80)]
+    # What queue_log would record: A completes at the end with the whole
+    # call as talk time (57 s, not 27), B never appears.
+    queue_log = [(e['Event'], e['Interface'], e.get('TalkTime'))
+        for e in bench.events if e['Event'].startswith('Agent')]
+    assert queue_log == [('AgentCalled', AGENT_A, None),
+        ('AgentConnect', AGENT_A, None), ('AgentComplete', AGENT_A, '57')]
+    # One pop each: A when the queue connects, B when B's phone answers
+    # the consult (B talks about this customer before the transfer).
+    assert bench.popped() == [(AGENT_A, caller, 'sales', 13),
+        (AGENT_B, caller, 'sales', 30)]
+
+
+@pytest.mark.parametrize('transfer, result, ring, talks, queue', [
+    ({'kind': 'blind', 'at': 20, 'target': '1002', 'ring': 4,
+        'after': 30}, 'transferred_blind', 4.0, (20.0, 30.0), 'sales'),
+    # Bob talks from the consult's answer (37) to the end (77).
+    ({'kind': 'attended', 'at': 20, 'target': '1002', 'ring': 4,
+        'consult': 10, 'after': 30}, 'transferred_attended', 4.0,
+        (34.0, 40.0), 'sales'),
+    # Through a queue Bob is in: app_queue rings him (answer delay 3 s).
+    ({'kind': 'blind', 'at': 20, 'target': 'support', 'after': 30},
+        'transferred_blind', 3.0, (20.0, 30.0), 'support'),
+    ({'kind': 'attended', 'at': 20, 'target': 'support', 'consult': 10,
+        'after': 30}, 'transferred_attended', 3.0, (33.0, 40.0), 'support'),
+    ])
+def test_agent_reached_by_transfer_gets_one_pop(transfer, result, ring,
+        talks, queue):
+    "Bob (PJSIP/1002) is reached by a transfer from Alice: one pop."
+    bob = 'PJSIP/1002'
+    steps = [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
+        {'at': 0, 'do': 'login', 'queue': 'support', 'agent': bob},
+        call(10, '13800000021', transfer=transfer)]
+    bench = run_pop_bench(steps, queues=(QUEUE, {**QUEUE,
+        'name': 'support'}))
+    (fact,) = bench.calls
+    answered = 33 + ring
+    assert [(leg['agent_interface'], leg['ring_seconds'],
+        leg['talk_seconds'], leg['result']) for leg in fact['legs']] == [
+        (ALICE, 3.0, talks[0], result), (bob, ring, talks[1], 'completed')]
+    end = answered + talks[1]
+    assert bench.states(bob) == [('ready', None, None, 0, 33),
+        ('ringing', None, queue, 33, answered),
+        ('talking', None, queue, answered, end),
+        ('wrap_up', None, queue, end, end + 10)]
+    assert bench.popped() == [(ALICE, '13800000021', 'sales', 13),
+        (bob, '13800000021', queue, answered)]
+
+
+def test_non_agent_transfer_target_gets_no_pop():
+    bench = run_pop_bench(LOGINS + [call(10, '13800000022', transfer={
+        'kind': 'blind', 'at': 20, 'target': '2000', 'after': 30})])
+    assert [pop['interface'] for pop in bench.pops] == [ALICE]
+
+
+# The router's wait limits (CC_TIMEOUT, CC_OVERFLOW) per caller; None: the
+# router sends neither (an older router), and the scenario's queue applies.
+WAIT_LIMITS = {'13800000031': ('30', 'backup'), '13800000032': ('', ''),
+    '13800000033': ('25', ''), '13800000034': None}
+
+
+async def limit_router(env, agi):
+    "Answers as the routing service does: one ARRAY() with the limits."
+    variables = {'CC_ACTION': 'queue', 'CC_QUEUE': 'sales'}
+    limit = WAIT_LIMITS[env['agi_callerid']]
+    if limit is not None:
+        variables['CC_TIMEOUT'], variables['CC_OVERFLOW'] = limit
+    await agi.set_variables(variables, combined=True)
+
+
+def test_router_wait_limit_and_overflow_drive_the_queue():
+    """Queue(${CC_QUEUE},,,,${CC_TIMEOUT}) then the overflow queue: the
+    router's limit wins over the scenario's (max_wait 20, overflow backup),
+    which applies only when the router sends none."""
+    bob = 'PJSIP/1002'
+    steps = [{'at': 0, 'do': 'login', 'queue': 'sales', 'agent': ALICE},
+        {'at': 0, 'do': 'pause', 'agent': ALICE, 'reason': 'meal'},
+        {'at': 0, 'do': 'login', 'queue': 'backup', 'agent': bob},
+        call(10, '13800000031', talk=60),
+        call(200, '13800000032', patience=50),
+        call(300, '13800000033'),
+        call(400, '13800000034', talk=30)]
+    sales = {**QUEUE, 'max_wait': 20, 'overflow': 'backup'}
+    events = []
+
+    async def run():
+        bench = Bench()
+        await bench.start(steps, queues=(sales, {**QUEUE, 'name': 'backup'}),
+            agi_handler=limit_router)
+        bench.sim.listeners.append(events.append)
+        await bench.advance(600)
+        await bench.stop()
+        return bench
+
+    bench = asyncio.run(run())
+    assert [strip_ids(fact) for fact in bench.calls] == [
+        # 30 s in sales (not the scenario's 20), then backup: Bob answers.
+        expected('13800000031', 10, 43, 103, 'answered',
+            [leg(bob, 40, 43, 103, 'completed')], 33, queue='backup',
+            ivr=None),
+        # No limit from the router: the caller waits until giving up.
+        expected('13800000032', 200, None, 250, 'abandoned', [], 50,
+            position=1, ivr=None),
+        # A limit without overflow: the dialplan ends the call.
+        expected('13800000033', 300, None, 325, 'timeout', [], 25,
+            ivr=None),
+        # No CC_TIMEOUT at all: the scenario's 20 s and overflow.
+        expected('13800000034', 400, 423, 453, 'answered',
+            [leg(bob, 420, 423, 453, 'completed')], 23, queue='backup',
+            ivr=None),
+        ]
+    first = [(e['Event'], e.get('Queue') or e.get('Variable'),
+            e.get('Value')) for e in events
+        if e.get('CallerIDNum') == '13800000031' and e['Event'] in (
+            'QueueCallerJoin', 'QueueCallerLeave', 'QueueCallerAbandon',
+            'VarSet')]
+    assert first == [
+        ('VarSet', 'CC_ACTION', 'queue'), ('VarSet', 'CC_QUEUE', 'sales'),
+        ('VarSet', 'CC_TIMEOUT', '30'), ('VarSet', 'CC_OVERFLOW', 'backup'),
+        ('QueueCallerJoin', 'sales', None),
+        ('QueueCallerLeave', 'sales', None),
+        ('VarSet', 'QUEUESTATUS', 'TIMEOUT'),
+        ('QueueCallerJoin', 'backup', None),
+        ('QueueCallerLeave', 'backup', None)]

@@ -129,6 +129,36 @@ class RouterTestCase(TestCase):
         self.assertEqual(decision.reasons[0], 'default_queue')
 
     @with_transaction()
+    def test_queue_wait_limit_and_overflow(self):
+        "The queue's maximum wait and overflow queue reach the answer"
+        router = self.setup_center()
+        Queue = Pool().get('cc.queue')
+        sales, = Queue.search([('code', '=', 'sales')])
+        backup, = Queue.create([{'name': "Backup", 'code': 'backup',
+                    'max_wait_seconds': 0}])
+        Queue.write([sales], {'max_wait_seconds': 120,
+                'overflow_queue': backup.id})
+        snapshot = router.static()['queues']
+        self.assertEqual((snapshot['sales'].max_wait,
+                snapshot['sales'].overflow), (120, 'backup'))
+        self.assertEqual((snapshot['backup'].max_wait,
+                snapshot['backup'].overflow), (None, None))
+        variables = self.decide(router, '13700137000').variables()
+        self.assertEqual((variables['CC_QUEUE'], variables['CC_TIMEOUT'],
+                variables['CC_OVERFLOW']), ('sales', '120', 'backup'))
+        # Nobody of sales signed in: the router overflows at once, and the
+        # answer carries backup's own settings (no limit, no overflow).
+        Pool().get('cc.agent').update_live_states([
+                {'interface': f'PJSIP/800{n}', 'state': 'logged_out',
+                    'since': NOW} for n in (1, 2, 3)])
+        router = Router(DB_NAME, pbx_code='main', cache_seconds=60)
+        decision = self.decide(router, '13700137000')
+        self.assertIn('overflow', decision.reasons)
+        variables = decision.variables()
+        self.assertEqual((variables['CC_QUEUE'], variables['CC_TIMEOUT'],
+                variables['CC_OVERFLOW']), ('backup', '', ''))
+
+    @with_transaction()
     def test_all_busy_offers_callback(self):
         router = self.setup_center()
         Pool().get('cc.agent').update_live_states([
@@ -496,7 +526,8 @@ class FakeRouter:
     def decide(self, info, now):
         if self.fail:
             raise ConnectionError('database is down')
-        decision = Decision(queue='sales', priority=3, agent='PJSIP/8002')
+        decision = Decision(queue='sales', priority=3, agent='PJSIP/8002',
+            timeout=300, overflow='backup')
         decision.because('affinity', 'affinity', agent='PJSIP/8002')
         return decision
 
@@ -547,10 +578,13 @@ class HandleTestCase(unittest.TestCase):
         self.assertEqual(variables, {
                 'CC_ACTION': 'queue', 'CC_QUEUE': 'sales',
                 'CC_PRIORITY': '3', 'CC_AGENT': 'PJSIP/8002',
-                'CC_ANNOUNCE': '', 'CC_TARGET': '', 'CC_REASON': 'affinity'})
-        self.assertEqual([words[:3] for words in self.commands], [[
+                'CC_ANNOUNCE': '', 'CC_TARGET': '', 'CC_TIMEOUT': '300',
+                'CC_OVERFLOW': 'backup', 'CC_REASON': 'affinity'})
+        self.assertEqual([words[:4] for words in self.commands], [[
                     'SET', 'VARIABLE', 'ARRAY(CC_ACTION,CC_QUEUE,CC_PRIORITY,'
-                    'CC_AGENT,CC_ANNOUNCE,CC_TARGET,CC_REASON)']])
+                    'CC_AGENT,CC_ANNOUNCE,CC_TARGET,CC_TIMEOUT,CC_OVERFLOW,'
+                    'CC_REASON)', 'queue,sales,3,PJSIP/8002,,,300,backup,'
+                    'affinity']])
         (uniqueid, decision), = router.recorded
         self.assertEqual(uniqueid, '1700000000.1')
         self.assertEqual(decision['steps'],
@@ -579,3 +613,224 @@ class HandleTestCase(unittest.TestCase):
                 self.assertEqual(variables['CC_REASON'], 'router_error')
                 self.assertEqual(router.recorded[0][1]['reason'],
                     'router_error')
+                # No snapshot yet: nothing known of the queue's wait limit.
+                self.assertEqual(
+                    (variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+                    ('', ''))
+
+    def test_database_down_keeps_the_known_wait_limit(self):
+        "The fallback queue's wait limit and overflow, from the last snapshot"
+        from trytond.modules.cc_telephony.routing import Policy, Queue
+        router = FakeRouter(fail=True)
+        router.snapshot.values = {'policy': Policy(default_queue='sales'),
+            'queues': {'sales': Queue('sales', max_wait=120,
+                    overflow='backup'), 'backup': Queue('backup')}}
+        variables = self.converse(router)
+        self.assertEqual((variables['CC_QUEUE'], variables['CC_TIMEOUT'],
+                variables['CC_OVERFLOW'], variables['CC_REASON']),
+            ('sales', '120', 'backup', 'router_error'))
+
+
+class Outage:
+    """The router's real ``write``, behind a database that can be switched
+    off as in the bridge's tests: while ``down`` it fails as SQLite does
+    when another process holds its lock."""
+
+    def __init__(self, write):
+        self.write = write
+        self.down = False
+        self.stored = []
+
+    def __call__(self, batch):
+        import sqlite3
+        if self.down:
+            raise sqlite3.OperationalError('database is locked')
+        self.write(batch)
+        self.stored += [d['uniqueid'] for d in batch]
+
+
+def routing_decision(n, action='queue'):
+    return {'uniqueid': f'w.{n}', 'caller_raw': f'1370000{n:04d}',
+        'dnis': '95588', 'routed_at': NOW + dt.timedelta(seconds=n),
+        'action': action, 'queue': 'sales', 'reason': 'service',
+        'explanation': [f'decision {n}']}
+
+
+class DecisionWriterTestCase(TestCase):
+    """The decision writer on a real database: a refused decision, an
+    unavailable database and a stop never lose a decision"""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        activate_module('cc_telephony')
+
+    def setUp(self):
+        import tempfile
+        from trytond.modules.cc_telephony import router as module
+        super().setUp()
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.addCleanup(self.delete_calls)
+        retry = module.RETRY_SECONDS
+        module.RETRY_SECONDS = 0.05
+        self.addCleanup(setattr, module, 'RETRY_SECONDS', retry)
+        self.router = Router(DB_NAME, pbx_code='main', cache_seconds=60)
+        self.router.spool_dir = directory.name
+        self.outage = self.router.write = Outage(self.router.write)
+        self.spool_path = self.writer_file('.spool')
+        self.dead_path = self.writer_file('.dead')
+
+    def writer_file(self, suffix):
+        "The router's files are named as the bridge's (bridge.file_base)."
+        from trytond.modules.cc_telephony.bridge import file_base
+        return file_base(self.router.spool_dir, DB_NAME, 'main',
+            service='router') + suffix
+
+    def delete_calls(self):
+        from trytond.transaction import Transaction
+        with Transaction().start(DB_NAME, 0) as transaction:
+            call = Pool().get('cc.call').__table__()
+            transaction.connection.cursor().execute(*call.delete(
+                    where=call.uniqueid.like('w.%')))
+            transaction.commit()
+
+    def stored(self):
+        "{uniqueid: routing action} of the stored calls, in creation order."
+        from trytond.transaction import Transaction
+        with Transaction().start(DB_NAME, 0, readonly=True):
+            Call = Pool().get('cc.call')
+            return [(c.uniqueid, c.routing_action) for c in Call.search(
+                    [('uniqueid', 'like', 'w.%')], order=[('id', 'ASC')])]
+
+    def lines(self, path):
+        "The uniqueids of a spool or dead-letter file, in order."
+        import json
+        import os
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding='utf-8') as file:
+            return [json.loads(line)['data']['uniqueid'] for line in file]
+
+    def run_writer(self, decisions):
+        """Run the writer in this thread (the SQLite ``:memory:`` database
+        is this thread's) until it returns; a writer that never returns
+        (retrying forever, as the writer of earlier versions) fails the
+        test after a minute instead of hanging it."""
+        import signal
+
+        def hung(signum, frame):
+            raise AssertionError('the writer never returned')
+        previous = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(60)
+        try:
+            self.router._write_loop(decisions)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def test_poison_decision_dead_lettered_and_the_others_stored(self):
+        "A decision the database refuses no longer holds up the others"
+        import json
+        import queue
+        decisions = queue.Queue()
+        for n in range(1, 6):
+            decisions.put(routing_decision(n,
+                    action='nonsense' if n == 3 else 'queue'))
+        decisions.put(None)
+        with self.assertLogs('trytond.modules.cc_telephony.router',
+                'WARNING') as logs:
+            self.run_writer(decisions)
+        self.assertEqual(self.stored(),
+            [(f'w.{n}', 'queue') for n in (1, 2, 4, 5)])
+        self.assertEqual(self.lines(self.dead_path), ['w.3'])
+        with open(self.dead_path, encoding='utf-8') as file:
+            letter = json.loads(file.read())
+        self.assertEqual(letter['kind'], 'decision')
+        self.assertEqual(letter['data']['action'], 'nonsense')
+        self.assertIn('Error', letter['error'])
+        self.assertTrue(any('1 routing decisions refused' in line
+                and self.dead_path in line for line in logs.output),
+            logs.output)
+        self.assertEqual(self.lines(self.spool_path), [])
+
+        # The next writer (a restart) counts it and stores the next ones.
+        decisions.put(routing_decision(6))
+        decisions.put(None)
+        with self.assertLogs('trytond.modules.cc_telephony.router',
+                'WARNING') as logs:
+            self.run_writer(decisions)
+        self.assertIn('1 routing decisions refused', logs.output[0])
+        self.assertEqual(self.stored()[-1], ('w.6', 'queue'))
+
+    def test_database_down_spooled_then_replayed_in_order(self):
+        "While the database is unavailable decisions wait on disk, in order"
+        import queue
+        import time
+        decisions = queue.Queue()
+        seen = []
+
+        def pbx_side():
+            "Route calls while the database is down, then bring it back."
+            def wait_for(count):
+                deadline = time.monotonic() + 30
+                while (len(self.lines(self.spool_path)) < count
+                        and time.monotonic() < deadline):
+                    time.sleep(0.01)
+                seen.append(self.lines(self.spool_path))
+            decisions.put(routing_decision(1))
+            decisions.put(routing_decision(2))
+            wait_for(2)
+            decisions.put(routing_decision(3))
+            wait_for(3)
+            self.outage.down = False
+            # No new decision: the writer replays the spool on its own.
+            deadline = time.monotonic() + 30
+            while (len(self.outage.stored) < 3
+                    and time.monotonic() < deadline):
+                time.sleep(0.01)
+            decisions.put(None)
+
+        self.outage.down = True
+        thread = threading.Thread(target=pbx_side)
+        thread.start()
+        try:
+            self.run_writer(decisions)
+        finally:
+            self.outage.down = False
+            thread.join()
+        self.assertEqual(seen, [['w.1', 'w.2'], ['w.1', 'w.2', 'w.3']])
+        self.assertEqual(self.outage.stored, ['w.1', 'w.2', 'w.3'])
+        self.assertEqual(self.stored(),
+            [('w.1', 'queue'), ('w.2', 'queue'), ('w.3', 'queue')])
+        self.assertEqual(self.lines(self.spool_path), [])
+
+    def test_stop_stores_or_spools_what_is_queued(self):
+        "Stopped while the database is down, the writer spools its queue"
+        from trytond.modules.cc_telephony.routing import Decision
+        self.outage.down = True
+        # A thread writer, as --writer thread; it never reaches the
+        # database, which is down.
+        self.router.start_writer()
+        for n in range(1, 8):
+            decision = Decision(queue='sales')
+            decision.because('service', 'service', number='95588',
+                service='Sales', queue='sales')
+            self.router.record({'uniqueid': f'w.{n}', 'caller_raw': '',
+                    'dnis': '95588'}, decision, NOW)
+        self.router.stop_writer(timeout=10)
+        self.assertFalse(self.router._writer.is_alive())
+        self.assertEqual(self.lines(self.spool_path),
+            [f'w.{n}' for n in range(1, 8)])
+        self.assertEqual(self.outage.stored, [])
+
+        # The next start stores them, in order, before anything newer.
+        import queue
+        self.outage.down = False
+        decisions = queue.Queue()
+        decisions.put(routing_decision(8))
+        decisions.put(None)
+        self.run_writer(decisions)
+        self.assertEqual([uniqueid for uniqueid, _ in self.stored()],
+            [f'w.{n}' for n in range(1, 9)])
+        self.assertEqual(self.lines(self.spool_path), [])

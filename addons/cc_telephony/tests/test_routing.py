@@ -362,6 +362,105 @@ class BusyTestCase(unittest.TestCase):
         self.assertEqual(decision.reasons, ['service', 'pbx_distribution'])
 
 
+class WaitLimitTestCase(unittest.TestCase):
+    "CC_TIMEOUT and CC_OVERFLOW: how long a queued caller waits, and where to"
+
+    def queues(self, backup_open=True):
+        return {
+            'sales': Queue('sales', max_wait=90, overflow='backup'),
+            'backup': Queue('backup', max_wait=45, overflow='sales',
+                calendar=Calendar(backup_open)),
+            }
+
+    def test_queued_caller_gets_queue_limit_and_overflow(self):
+        decision = decide(request(queues=self.queues(),
+                agents=[agent('PJSIP/1', state='talking')]))
+        self.assertEqual((decision.action, decision.queue), ('queue', 'sales'))
+        variables = decision.variables()
+        self.assertEqual((variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+            ('90', 'backup'))
+        # Only the variables: the explanation does not change.
+        self.assertEqual(decision.reasons, ['service', 'busy'])
+
+    def test_no_limit_is_empty(self):
+        for max_wait in [None, 0]:
+            with self.subTest(max_wait=max_wait):
+                queues = {'sales': Queue('sales', max_wait=max_wait,
+                        overflow='backup'), 'backup': Queue('backup')}
+                variables = decide(request(queues=queues)).variables()
+                # Queue()'s timeout argument: empty is no limit ("0" would
+                # time out at once: qe.expire = qe.start + 0).
+                self.assertEqual(
+                    (variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+                    ('', ''))
+
+    def test_limit_without_overflow(self):
+        queues = {'sales': Queue('sales', max_wait=60)}
+        variables = decide(request(queues=queues)).variables()
+        self.assertEqual((variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+            ('60', ''))
+
+    def test_closed_or_unknown_overflow_is_not_given(self):
+        for queues in [self.queues(backup_open=False),
+                {'sales': Queue('sales', max_wait=90, overflow='gone')}]:
+            with self.subTest(queues=sorted(queues)):
+                variables = decide(request(queues=queues)).variables()
+                self.assertEqual(
+                    (variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+                    ('90', ''))
+
+    def test_overflow_when_nobody_signed_in_gives_target_settings(self):
+        "Nobody of sales signed in: the caller joins backup, with its limit"
+        queues = self.queues()
+        queues['backup'] = Queue('backup', max_wait=45, overflow='sales')
+        decision = decide(request(queues=queues,
+                agents=[agent('PJSIP/1', state='logged_out')]))
+        self.assertEqual(decision.queue, 'backup')
+        self.assertIn('overflow', decision.reasons)
+        variables = decision.variables()
+        self.assertEqual((variables['CC_QUEUE'], variables['CC_TIMEOUT'],
+                variables['CC_OVERFLOW']), ('backup', '45', 'sales'))
+
+    def test_night_queue_gives_its_own_settings(self):
+        queues = {
+            'sales': Queue('sales', max_wait=90, overflow='backup',
+                calendar=Calendar(False), night_kind='queue',
+                night_queue='night'),
+            'night': Queue('night', max_wait=30, overflow='backup'),
+            'backup': Queue('backup'),
+            }
+        variables = decide(request(queues=queues)).variables()
+        self.assertEqual((variables['CC_ACTION'], variables['CC_QUEUE'],
+                variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+            ('night', 'night', '30', 'backup'))
+
+    def test_callback_keeps_the_queue_settings(self):
+        "A declined callback queues in CC_QUEUE: its limit applies"
+        queues = {'sales': Queue('sales', max_wait=90, busy_action='callback')}
+        decision = decide(request(queues=queues,
+                agents=[agent('PJSIP/1', state='talking')]))
+        self.assertEqual(decision.action, 'callback')
+        self.assertEqual(decision.variables()['CC_TIMEOUT'], '90')
+
+    def test_not_queued_has_no_limit(self):
+        queues = {'sales': Queue('sales', max_wait=90, busy_action='voicemail',
+                overflow='backup'), 'backup': Queue('backup')}
+        cases = {
+            'voicemail': request(queues=queues,
+                agents=[agent('PJSIP/1', state='talking')]),
+            'reject': request(queues=queues,
+                caller=Caller(list_status='black')),
+            }
+        for action, case in cases.items():
+            with self.subTest(action=action):
+                decision = decide(case)
+                self.assertEqual(decision.action, action)
+                variables = decision.variables()
+                self.assertEqual(
+                    (variables['CC_TIMEOUT'], variables['CC_OVERFLOW']),
+                    ('', ''))
+
+
 class VariablesTestCase(unittest.TestCase):
 
     def test_every_variable_is_set(self):
@@ -376,6 +475,8 @@ class VariablesTestCase(unittest.TestCase):
                 'CC_AGENT': 'PJSIP/1',
                 'CC_ANNOUNCE': '',
                 'CC_TARGET': '',
+                'CC_TIMEOUT': '',
+                'CC_OVERFLOW': '',
                 'CC_REASON': 'service,vip,longest_idle',
                 })
 

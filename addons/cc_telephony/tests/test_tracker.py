@@ -231,3 +231,204 @@ def test_resync_rebuilds_agent_state():
     (fact,) = recorder.calls
     assert (fact['result'], fact['abandon_position'], fact['wait_seconds']
         ) == ('abandoned', 1, 22.0)
+
+
+# -- transfers from one agent to another ---------------------------------
+
+CAROL = 'PJSIP/1003'
+TWO_QUEUES = [{'name': 'sales', 'strategy': 'linear', 'timeout': 15,
+        'retry': 2},
+    {'name': 'support', 'strategy': 'linear', 'timeout': 15, 'retry': 2}]
+
+
+def legs_of(fact):
+    return [(leg['agent_interface'], leg['ring_seconds'],
+        leg['talk_seconds'], leg['result'], leg['transfer_target'],
+        (leg['ring_start'] - START).total_seconds(),
+        (leg['end_time'] - START).total_seconds()) for leg in fact['legs']]
+
+
+def agent_to_agent(transfer, feed_filter=None):
+    "Alice (sales) answers at 13 and transfers to Carol (support only)."
+    steps = [login(ALICE), login(CAROL, queue='support'),
+        call(10, talk=60, transfer=transfer)]
+    if feed_filter is None:
+        return simulate(steps, queues=TWO_QUEUES, until=300)
+    recorder = Recorder()
+    tracker = Tracker(recorder, wrapup_seconds=lambda interface: 10)
+
+    def feed(event):
+        if feed_filter(event):
+            tracker.feed(event)
+    events, _, _ = simulate(steps, queues=TWO_QUEUES, until=300, feed=feed)
+    tracker.tick(at(300))
+    return events, recorder, tracker
+
+
+def test_blind_transfer_to_an_agents_extension():
+    events, facts, _ = agent_to_agent({'kind': 'blind', 'at': 20,
+        'target': '1003', 'ring': 4, 'after': 30})
+    (fact,) = facts.calls
+    assert fact['result'] == 'transferred'
+    assert legs_of(fact) == [
+        (ALICE, 3.0, 20.0, 'transferred_blind', '1003', 10, 33),
+        (CAROL, 4.0, 30.0, 'completed', None, 33, 67)]
+    assert facts.states(ALICE) == [
+        ('ready', None, None, 0, 10), ('ringing', None, 'sales', 10, 13),
+        ('talking', None, 'sales', 13, 33),
+        ('wrap_up', None, 'sales', 33, 43)]
+    # Carol's phone rings 4 s before she talks; then her own wrap-up.
+    assert facts.states(CAROL) == [
+        ('ready', None, None, 0, 33), ('ringing', None, 'sales', 33, 37),
+        ('talking', None, 'sales', 37, 67),
+        ('wrap_up', None, 'sales', 67, 77)]
+    # The simulator dials her phone as app_dial does.
+    dial = [(e['Event'], e.get('ChannelState'), e.get('DialStatus'))
+        for e in events if e.get('Channel', e.get('DestChannel', ''))
+        .startswith(CAROL) or e.get('DestChannel', '').startswith(CAROL)]
+    assert dial[:5] == [('Newchannel', '0', None), ('DialBegin', '6', None),
+        ('Newstate', '5', None), ('Newstate', '6', None),
+        ('DialEnd', '6', 'ANSWER')]
+
+
+def test_attended_transfer_to_an_agents_extension():
+    _, facts, _ = agent_to_agent({'kind': 'attended', 'at': 15,
+        'target': '1003', 'ring': 3, 'consult': 10, 'after': 30})
+    (fact,) = facts.calls
+    # Carol rings from 28, talks (consult, then the caller) from 31.
+    assert legs_of(fact) == [
+        (ALICE, 3.0, 28.0, 'transferred_attended', CAROL, 10, 41),
+        (CAROL, 3.0, 40.0, 'completed', None, 28, 71)]
+    assert facts.states(ALICE)[-2:] == [
+        ('talking', None, 'sales', 13, 41),
+        ('wrap_up', None, 'sales', 41, 51)]
+    assert facts.states(CAROL) == [
+        ('ready', None, None, 0, 28), ('ringing', None, 'sales', 28, 31),
+        ('talking', None, 'sales', 31, 71),
+        ('wrap_up', None, 'sales', 71, 81)]
+
+
+def test_blind_transfer_through_a_queue_to_another_agent():
+    _, facts, _ = agent_to_agent({'kind': 'blind', 'at': 20,
+        'target': 'support', 'after': 30})
+    (fact,) = facts.calls
+    assert (fact['result'], fact['queue'], fact['wait_seconds']) == (
+        'transferred', 'support', 3.0)
+    assert legs_of(fact) == [
+        (ALICE, 3.0, 20.0, 'transferred_blind', 'support', 10, 33),
+        (CAROL, 3.0, 30.0, 'completed', None, 33, 66)]
+    assert facts.states(CAROL) == [
+        ('ready', None, None, 0, 33), ('ringing', None, 'support', 33, 36),
+        ('talking', None, 'support', 36, 66),
+        ('wrap_up', None, 'support', 66, 76)]
+
+
+def test_transfer_target_rings_even_without_dial_events():
+    "Seen only at the bridge, the target rang from its channel's creation."
+    _, facts, _ = agent_to_agent({'kind': 'blind', 'at': 20,
+        'target': '1003', 'ring': 4, 'after': 30},
+        feed_filter=lambda event: not event['Event'].startswith('Dial'))
+    (fact,) = facts.calls
+    assert legs_of(fact)[1] == (CAROL, 4.0, 30.0, 'completed', None, 33, 67)
+    assert facts.states(CAROL)[:3] == [
+        ('ready', None, None, 0, 33), ('ringing', None, 'sales', 33, 37),
+        ('talking', None, 'sales', 37, 67)]
+
+
+def test_dial_from_a_local_member_belongs_to_its_queue_leg():
+    """Asterisk: the ;2 half of a Local member Dial()s the phone, and
+    app_queue may send DialBegin before AgentCalled: neither makes a leg
+    of its own."""
+    bob_phone = 'PJSIP/1002'
+
+    def with_dials(events):
+        out = []
+        for event in events:
+            name = event.get('Channel', '')
+            if event['Event'] == 'Newchannel' and name.startswith(bob_phone):
+                two = next(e for e in reversed(out)
+                    if e.get('Channel', '').endswith(';2'))
+                out.append(event)
+                out.append({**{k: v for k, v in two.items()
+                        if k not in ('Event',)}, 'Event': 'DialBegin',
+                    **{'Dest' + k: event[k] for k in ('Channel', 'Uniqueid',
+                        'Linkedid')}})
+                continue
+            if event['Event'] == 'AgentCalled':
+                out.append({'Event': 'DialBegin',
+                    'Timestamp': event['Timestamp'],
+                    'Channel': event['Channel'],
+                    'Uniqueid': event['Uniqueid'],
+                    'DestChannel': event['DestChannel'],
+                    'DestUniqueid': event['DestUniqueid'],
+                    'DestLinkedid': event['DestLinkedid']})
+            out.append(event)
+        return out
+    steps = [login(BOB, state_interface=bob_phone), login(ALICE),
+        call(10, talk=30), call(100, talk=30, no_answer=[BOB])]
+    events, plain, _ = simulate(steps)
+    recorder = Recorder()
+    tracker = Tracker(recorder, wrapup_seconds=lambda interface: 10)
+    dialled = with_dials(events)
+    assert len(dialled) == len(events) + 5
+    for event in dialled:
+        tracker.feed(event)
+    tracker.tick(at(600))
+    first, second = recorder.calls
+    assert legs_of(first) == [(BOB, 3.0, 30.0, 'completed', None, 10, 43)]
+    assert legs_of(second) == [
+        (BOB, 15.0, 0.0, 'ring_no_answer', None, 100, 115),
+        (ALICE, 3.0, 30.0, 'completed', None, 117, 150)]
+    assert recorder.calls == plain.calls
+    assert recorder.intervals == plain.intervals
+
+
+def test_attended_transfer_through_a_queue_to_another_agent():
+    "Atxfer to the support queue's extension: Carol answers the consult."
+    events, facts, _ = agent_to_agent({'kind': 'attended', 'at': 15,
+        'target': 'support', 'consult': 10, 'after': 30})
+    (fact,) = facts.calls
+    assert (fact['result'], fact['queue'], fact['wait_seconds']) == (
+        'transferred', 'support', 3.0)
+    assert legs_of(fact) == [
+        (ALICE, 3.0, 28.0, 'transferred_attended', CAROL, 10, 41),
+        (CAROL, 3.0, 40.0, 'completed', None, 28, 71)]
+    assert facts.states(CAROL) == [
+        ('ready', None, None, 0, 28), ('ringing', None, 'support', 28, 31),
+        ('talking', None, 'support', 31, 71),
+        ('wrap_up', None, 'support', 71, 81)]
+    # The Local channel's ;2 half is the one app_queue sees as its caller.
+    (join,) = [e for e in events if e['Event'] == 'QueueCallerJoin'
+        and e['Queue'] == 'support']
+    assert join['Channel'].startswith('Local/support@from-internal-')
+    assert join['Channel'].endswith(';2')
+
+
+def test_blind_transfer_from_a_local_member_dialled_before_its_event():
+    """Bob (a Local-channel member) transfers to Alice's extension; his ;2
+    half dials her phone, and Asterisk may send that DialBegin before the
+    BlindTransfer: her phone is a leg of its own, not Bob's."""
+    steps = [login(BOB, state_interface='PJSIP/1002'),
+        call(10, talk=60, transfer={'kind': 'blind', 'at': 20,
+            'target': '1001', 'ring': 4, 'after': 30}),
+        login(ALICE, 100)]
+    events, plain, _ = simulate(steps, until=300)
+    # Alice's phone is created and dialled before the BlindTransfer (and
+    # before Bob's phone hangs up).
+    dial = next(e for e in events if e['Event'] == 'DialBegin')
+    phone = next(e for e in events if e['Event'] == 'Newchannel'
+        and e['Uniqueid'] == dial['DestUniqueid'])
+    for event in (phone, dial):
+        events.remove(event)
+        events.insert(events.index(next(e for e in events
+            if e['Event'] == 'BlindTransfer')), event)
+    recorder = Recorder()
+    tracker = Tracker(recorder, wrapup_seconds=lambda interface: 10)
+    for event in events:
+        tracker.feed(event)
+    tracker.tick(at(300))
+    (fact,) = recorder.calls
+    assert legs_of(fact) == [
+        (BOB, 3.0, 20.0, 'transferred_blind', '1001', 10, 33),
+        ('PJSIP/1001', 4.0, 30.0, 'completed', None, 33, 67)]
+    assert recorder.calls == plain.calls
