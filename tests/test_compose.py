@@ -711,6 +711,7 @@ def test_manager_event_filters_keep_what_the_tracker_needs(manager):
                 payload += 'Variable: CC_IVR_PATH\r\nValue: night/1\r\n'
             assert passes(payload), (name, event)
         assert passes('Event: VarSet\r\nVariable: CC_RECORDING\r\n')
+        assert passes('Event: VarSet\r\nVariable: QUEUESTATUS\r\n')
         if filters:
             assert not passes('Event: Newexten\r\nApplication: Set\r\n')
             assert not passes('Event: VarSet\r\nVariable: QUEUE_PRIO\r\n')

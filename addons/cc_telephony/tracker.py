@@ -31,6 +31,9 @@ IDLE_STATES = ('logged_out', 'ready', 'not_ready')
 BUSY_STATUSES = ('2', '3')
 RINGING_STATUSES = ('6', '7')
 CAUSE_CALL_REJECTED = '21'
+# QUEUESTATUS values of a Queue() that let its caller go itself (the wait
+# was over, or nobody could answer): app_queue counts them as abandons.
+QUEUE_LET_GO = {'TIMEOUT', 'LEAVEEMPTY', 'LEAVEUNAVAIL'}
 SEEN_KEYS_KEPT = 200_000
 # 2: the state carries the identity of its database incarnation.
 STATE_VERSION = 2
@@ -414,8 +417,17 @@ class Tracker:
 
     def _on_VarSet(self, event, when):
         call = self.channel_call.get(event.get('Uniqueid'))
-        if call is not None and event.get('Variable') == 'CC_IVR_PATH':
+        if call is None:
+            return
+        variable = event.get('Variable')
+        if variable == 'CC_IVR_PATH':
             call.ivr_path = event.get('Value') or None
+        elif (variable == 'QUEUESTATUS'
+                and event.get('Value') in QUEUE_LET_GO):
+            # app_queue sends QueueCallerAbandon also when it lets the
+            # caller go (record_abandoned): Queue() returned, so the caller
+            # did not hang up.
+            call.abandon_position = None
 
     def _on_Hangup(self, event, when):
         self._hang_up(event['Uniqueid'], when, event.get('Cause'))

@@ -593,14 +593,18 @@ class Simulator:
         self.emit('QueueCallerLeave', caller.channel.headers(),
             Queue=queue.name, Count=len(queue.waiting), Position=position)
 
-    def abandon(self, caller):
-        if caller.done or caller.leg is not None:
-            return
-        self.cancel_ringing(caller)
+    def record_abandoned(self, caller):
+        "app_queue's record_abandoned: the caller leaves unanswered."
         self.emit('QueueCallerAbandon', caller.channel.headers(),
             Queue=caller.queue, Position=self.position(caller),
             OriginalPosition=caller.original_position,
             HoldTime=int((self.now - caller.joined).total_seconds()))
+
+    def abandon(self, caller):
+        if caller.done or caller.leg is not None:
+            return
+        self.cancel_ringing(caller)
+        self.record_abandoned(caller)
         self.leave_queue(caller)
         self.end_caller(caller, 'Queue')
         self.dispatch_all()
@@ -610,9 +614,10 @@ class Simulator:
             return
         overflow = caller.overflow
         self.cancel_ringing(caller)
-        # app_queue (queue_exec) also calls record_abandoned here, which
-        # sends QueueCallerAbandon (and sets ABANDONED=TRUE) before
-        # QueueCallerLeave; not sent: the tracker would count an abandon.
+        # As queue_exec does when the wait is over: record_abandoned, then
+        # the caller leaves, then Queue() returns with QUEUESTATUS TIMEOUT
+        # (which tells the tracker that the caller did not hang up).
+        self.record_abandoned(caller)
         self.leave_queue(caller)
         for timer in caller.timers:
             self.cancel(timer)

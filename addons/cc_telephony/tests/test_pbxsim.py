@@ -685,6 +685,8 @@ def test_router_wait_limit_and_overflow_drive_the_queue():
         ('VarSet', 'CC_ACTION', 'queue'), ('VarSet', 'CC_QUEUE', 'sales'),
         ('VarSet', 'CC_TIMEOUT', '30'), ('VarSet', 'CC_OVERFLOW', 'backup'),
         ('QueueCallerJoin', 'sales', None),
+        # app_queue's record_abandoned when the wait is over.
+        ('QueueCallerAbandon', 'sales', None),
         ('QueueCallerLeave', 'sales', None),
         ('VarSet', 'QUEUESTATUS', 'TIMEOUT'),
         ('QueueCallerJoin', 'backup', None),

@@ -136,12 +136,21 @@ def test_queue_timeout_overflow_and_voicemail_results():
         {'name': 'night', 'strategy': 'linear', 'max_wait': 15}]
     steps = [call(10, caller='1'), call(20, caller='2', queue='night'),
         login('PJSIP/1003', 31, queue='vip'), call(40, caller='3', talk=5)]
-    _, facts, _ = simulate(steps, queues=queues, until=200)
+    events, facts, _ = simulate(steps, queues=queues, until=200)
     by_caller = {fact['caller_raw']: fact for fact in facts.calls}
     assert [(by_caller[c]['result'], by_caller[c]['queue'],
         by_caller[c]['wait_seconds']) for c in '123'] == [
         ('answered', 'vip', 24.0), ('timeout', 'night', 15.0),
         ('voicemail', 'vip', 35.0)]
+    # As app_queue lets a caller go when the wait is over: record_abandoned
+    # (QueueCallerAbandon) first; only Queue()'s QUEUESTATUS tells it apart
+    # from a caller who hung up.
+    assert [(e['Event'], e.get('Value')) for e in events
+        if e.get('CallerIDNum') == '2' and e['Event'] in (
+            'QueueCallerAbandon', 'QueueCallerLeave', 'VarSet')] == [
+        ('QueueCallerAbandon', None), ('QueueCallerLeave', None),
+        ('VarSet', 'TIMEOUT')]
+    assert by_caller['2']['abandon_position'] is None
 
 
 def test_supervisor_spy_leg_is_not_a_call():
