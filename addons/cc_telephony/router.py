@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-from . import fastagi, routing
+from . import fastagi, ivr, routing
 from .bridge import FactSink, file_base, limit_pool_wait
 from .lookup import Lookup
 from .service import (
@@ -550,7 +550,6 @@ async def handle(router, executor, env, agi, combined=True):
     in one ARRAY() command, else one command each), then record. The
     script ``ivr`` or ``ivr/<menu code>`` runs the IVR's menus first
     (ivr.handle_ivr); any other (``route``) is answered at once."""
-    from . import ivr
     if ivr.is_ivr_script(env.get('agi_network_script', '')):
         await ivr.handle_ivr(router, executor, env, agi, combined)
         return

@@ -22,6 +22,8 @@ from trytond.pyson import PYSONEncoder
 from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
+from .call import is_call_race
+
 logger = logging.getLogger(__name__)
 
 
@@ -465,7 +467,6 @@ def _connection(call, queue, interface, when, wait):
 def store_connection(database, pbx_id, connections, attempts=2):
     """Run agent_connected in its own transaction (bridge worker thread),
     once more when the router created one of the calls meanwhile."""
-    from .call import is_call_race
     for attempt in range(attempts):
         try:
             with database._transaction() as transaction:

@@ -530,11 +530,8 @@ class Tracker:
         return call, self._leg_of(call, uniqueid) if call else None
 
     def queue_leg(self, event):
-        "The leg an AgentConnect (or another member event) is about."
-        return self._queue_leg(event)
-
-    def _queue_leg(self, event):
-        "The active leg of this member on this caller, if any."
+        """The active leg of this member on this caller, if any: the leg an
+        AgentConnect (or another member event) is about."""
         call = self.channel_call.get(event.get('Uniqueid'))
         for leg in call.legs if call else []:
             if leg.interface == event.get('Interface') and leg.active:
@@ -542,21 +539,21 @@ class Tracker:
         return None
 
     def _on_AgentConnect(self, event, when):
-        leg = self._queue_leg(event)
+        leg = self.queue_leg(event)
         if leg is not None:
             leg.answer_time = when
             self._set_state(self._agent(leg.interface), 'talking', when,
                 queue=leg.queue)
 
     def _on_AgentRingNoAnswer(self, event, when):
-        leg = self._queue_leg(event)
+        leg = self.queue_leg(event)
         if leg is not None:
             self._end_leg(leg, when, 'ring_no_answer')
 
     _on_AgentDump = _on_AgentRingNoAnswer
 
     def _on_AgentComplete(self, event, when):
-        leg = self._queue_leg(event)
+        leg = self.queue_leg(event)
         if leg is not None:
             self._end_leg(leg, when, 'completed')
 
