@@ -1,5 +1,6 @@
-"""Demo telephony set-up: the local PBX simulator, queues, skills, agents
-and dialled numbers, so that `make run` shows calls flowing.
+"""Demo telephony set-up: the local PBX simulator, queues, skills, agents,
+dialled numbers and announcements, so that `make run` shows calls
+flowing.
 
     python -m ccsuite.demo_telephony --database demo
 
@@ -13,6 +14,7 @@ The PBX points at the simulator that scripts/services/telephony.sh starts
 PBX) and the router listens on 127.0.0.1:14573 for its FastAGI requests.
 """
 import argparse
+import datetime as dt
 
 from . import session
 
@@ -79,6 +81,12 @@ IVR_MENUS = [
             ('9', 'back', None, None, "返回上一级"),
             ('*', 'main', None, None, "主菜单")]),
     ]
+# Announcements from the demo's creation: name, kind, sound file, days in
+# force, dialled numbers (empty: all), caller regions.
+ANNOUNCEMENTS = [
+    ("广东宽带故障通知", 'urgent', 'cc-notice-outage', 1, ['10086'], '广东省'),
+    ("5G 套餐促销", 'promotion', 'cc-promo-5g', 30, [], ''),
+    ]
 
 
 def setup(database):
@@ -93,6 +101,7 @@ def setup(database):
         _agents(pool, skills, queues, created)
         _dnis(pool, queues, created)
         _ivr_menus(pool, queues, created)
+        _announcements(pool, created)
         return created
 
 
@@ -229,6 +238,26 @@ def _ivr_menus(pool, queues, created):
             values.append(option)
         Menu.write([menus[code]], {'parent': every.get(parent),
                 'options': [('create', values)]})
+    # With cc_ticket, callers with an open ticket hear its state first.
+    intro = 'open_ticket_status'
+    if 'main' in menus and intro in dict(Menu.get_intro_services()):
+        Menu.write([menus['main']], {'intro_service': intro})
+
+
+def _announcements(pool, created):
+    Announcement = pool.get('cc.announcement')
+    Dnis = pool.get('cc.dnis')
+    existing = {a.name for a in Announcement.search(
+            [('active', 'in', [True, False])])}
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    _count(created, 'cc.announcement', Announcement.create([
+                {'name': name, 'kind': kind, 'prompt': prompt,
+                    'valid_from': now, 'valid_to': now + dt.timedelta(days),
+                    'services': [('add', [d.id for d in Dnis.search(
+                                        [('number', 'in', numbers)])])],
+                    'regions': regions}
+                for name, kind, prompt, days, numbers, regions
+                in ANNOUNCEMENTS if name not in existing]))
 
 
 def has_pbx(database, code):

@@ -614,6 +614,26 @@ def test_recording_reaches_the_cdr_user_field(dialplan):
     assert first(dialled, app('Gosub', 'cc-record,')) == 0
 
 
+def mounted_volume(service, target):
+    "(volume, options) a service mounts at ``target``, or None."
+    for volume in service.get('volumes', []):
+        source, path, *options = volume.split(':')
+        if path == target:
+            return source, options
+    return None
+
+
+def test_trytond_reads_the_folder_asterisk_records_into(
+        compose, services, dialplan_globals):
+    "Recordings are played from the web server: it mounts MixMonitor's folder"
+    from trytond.modules.cc_telephony import recording
+    folder = dialplan_globals['CC_RECORDINGS']
+    assert folder == recording.ASTERISK_MONITOR
+    volume, options = mounted_volume(services['asterisk'], folder)
+    assert volume in compose['volumes'] and options == []
+    assert mounted_volume(services['trytond'], folder) == (volume, ['ro'])
+
+
 def test_console_contexts_exist(dialplan):
     from ccsuite import demo_telephony
     from trytond.modules.cc_telephony import console

@@ -12,7 +12,8 @@ def test_drop_removes_only_that_databases_service_files(tmp_path,
             ('de*mo', kept), ('演示', kept)]:
         for service in ('bridge', 'router'):
             base = file_base(str(tmp_path), name, 'demo-sim', service)
-            for suffix in ('.state', '.spool', '.dead', '.owner'):
+            for suffix in ('.state', '.spool', '.dead', '.owner',
+                    '.spool.unclaimed'):
                 path = tmp_path / (base + suffix)
                 path.write_text('x')
                 files.append(path)

@@ -1,5 +1,6 @@
 """cc_base over XML-RPC and JSON-RPC against a running server: sessions,
-caller lookup, customers, bad input, access rights, audit and record rules."""
+caller lookup, customers, bad input, access rights, audit, record rules and
+call recordings."""
 import random
 import uuid
 import xmlrpc.client
@@ -7,6 +8,7 @@ import xmlrpc.client
 import pytest
 
 from ccsuite import testing
+from trytond.modules.cc_telephony.tests.test_recording import write_wav
 
 KNOWN_MOBILE = '13812345678'
 KNOWN_E164 = '+8613812345678'
@@ -281,3 +283,51 @@ def test_agent_sees_only_the_interactions_of_their_team(admin, agent):
     with pytest.raises(testing.RpcError):
         agent('model.cc.interaction.read', [other], ['summary'],
             agent.context)
+
+
+# --- call recordings (cc_telephony) -----------------------------------------
+
+@pytest.fixture
+def recorded_call(admin, tmp_path):
+    """(id, uniqueid, bytes) of a call whose recording Asterisk wrote into a
+    PBX's folder, which this server reads at tmp_path."""
+    if 'cc_telephony' not in testing.modules_under_test():
+        pytest.skip("cc_telephony is not under test")
+    uniqueid = f'{random.randrange(10**9)}.{random.randrange(1000)}'
+    wav = write_wav(tmp_path / '2026' / '11' / f'{uniqueid}.wav')
+    pbx_id, = admin('model.cc.pbx.create', [{
+                'name': unique("Asterisk"), 'code': unique('ast'),
+                'ami_username': 'cc', 'recordings_directory': str(tmp_path),
+                }], admin.context)
+    call_id, = admin('model.cc.call.create', [{
+                'uniqueid': uniqueid, 'pbx': pbx_id,
+                'recording': f'/var/spool/asterisk/monitor/2026/11/'
+                f'{uniqueid}.wav'}], admin.context)
+    return call_id, uniqueid, wav
+
+
+def test_qa_plays_a_call_recording_and_is_audited(
+        server, protocol, admin, recorded_call):
+    call_id, uniqueid, wav = recorded_call
+    qa = login(server, protocol, 'qa', 'qa-demo')
+    # What the call form reads first: the size only, not audited.
+    (sized,) = qa('model.cc.call.read', [call_id], ['recording_audio'],
+        {**qa.context, 'cc.call.recording_audio': 'size'})
+    assert sized['recording_audio'] == len(wav)
+    (played,) = qa('model.cc.call.read', [call_id],
+        ['recording_audio', 'recording_filename'], qa.context)
+    assert played['recording_audio'] == wav
+    assert played['recording_filename'] == f'{uniqueid}.wav'
+    entries = audit_entries(admin, [('action', '=', 'listen_recording'),
+            ('resource', '=', f'cc.call,{call_id}')])
+    assert [e['user'] for e in entries] == [qa.user_id]
+
+
+def test_agent_cannot_play_a_call_they_did_not_take(agent, recorded_call):
+    call_id, uniqueid, _ = recorded_call
+    refusal = message_text(
+        agent, 'cc_telephony', 'msg_recording_not_allowed', 'zh_CN')
+    with pytest.raises(testing.RpcError) as error:
+        agent('model.cc.call.read', [call_id], ['recording_audio'],
+            agent.context)
+    assert error.value.message == refusal % {'call': uniqueid}

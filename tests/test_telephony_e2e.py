@@ -635,8 +635,9 @@ def test_demo_telephony_is_idempotent(template_database, output_dir):
             check=True, capture_output=True, text=True).stdout
         second = subprocess.run(command, env=child_environ(), cwd=ROOT,
             check=True, capture_output=True, text=True).stdout
-        assert first.strip() == ('demo telephony: 5 cc.agent, 3 cc.dnis, '
-            '3 cc.ivr.menu, 1 cc.pbx, 3 cc.queue, 4 cc.skill')
+        assert first.strip() == ('demo telephony: 5 cc.agent, '
+            '2 cc.announcement, 3 cc.dnis, 3 cc.ivr.menu, 1 cc.pbx, '
+            '3 cc.queue, 4 cc.skill')
         assert second.strip() == 'demo telephony: nothing to add'
         agents = database.query('SELECT a.interface, u.login FROM cc_agent a '
             'LEFT JOIN res_user u ON u.id = a."user" ORDER BY a.interface')

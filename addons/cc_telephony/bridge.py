@@ -62,6 +62,26 @@ def incarnation(settings):
         'created': created.isoformat() if created else None}
 
 
+def claim_incarnation(owner_path, identity, who, paths, spools=(),
+        records='facts'):
+    """Make a service's files belong to the database incarnation
+    ``identity`` (spool.claim), warning of each file another incarnation
+    left: set aside, neither replayed nor deleted. ``who`` names the
+    service in the warning, ``records`` what its spool holds."""
+    moved = claim(owner_path, identity, paths, spools)
+    for path, aside in moved.items():
+        log_set_aside(who, path, aside, 'belongs to another database or '
+            f'incarnation than {identity}', records)
+
+
+def log_set_aside(who, path, aside, why, records='facts'):
+    "Warn that ``path`` is now ``aside``, with what a spool held."
+    held = ''
+    if path.endswith('.spool'):
+        held = f' ({Spool.count(aside)} {records} not replayed)'
+    logger.warning('%s: %s %s: moved to %s%s', who, path, why, aside, held)
+
+
 def utcnow():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -369,11 +389,8 @@ class PbxLink:
         take over: neither replayed here, nor deleted (see doc/index.rst).
         The state carries its own identity (Tracker.load_state)."""
         self._set_aside_code_only(spool_dir, base)
-        moved = claim(f'{base}.owner', self.identity,
-            [f'{base}.spool', f'{base}.dead'])
-        for path, aside in moved.items():
-            self._log_set_aside(path, aside, 'belongs to another database '
-                f'or incarnation than {self.identity}')
+        claim_incarnation(f'{base}.owner', self.identity,
+            f'PBX {self.settings["code"]}', [f'{base}.spool', f'{base}.dead'])
 
     def _set_aside_code_only(self, spool_dir, base):
         "Files of earlier versions, named after the PBX code alone."
@@ -381,16 +398,9 @@ class PbxLink:
         for suffix in ('.state', '.spool', '.dead'):
             old = os.path.join(spool_dir, f'bridge-{code}{suffix}')
             if os.path.exists(old) and old != f'{base}{suffix}':
-                self._log_set_aside(old, set_aside(old), 'was written by an '
-                    'earlier version of the bridge, named after the PBX code '
-                    'alone: its database cannot be told')
-
-    def _log_set_aside(self, path, aside, why):
-        facts = ''
-        if path.endswith('.spool'):
-            facts = f' ({Spool.count(aside)} facts not replayed)'
-        logger.warning('PBX %s: %s %s: moved to %s%s', self.settings['code'],
-            path, why, aside, facts)
+                log_set_aside(f'PBX {code}', old, set_aside(old), 'was '
+                    'written by an earlier version of the bridge, named after '
+                    'the PBX code alone: its database cannot be told')
 
     def _store_facts(self, calls, intervals):
         # The live states ride along with the first batch written; a batch

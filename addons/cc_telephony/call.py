@@ -892,13 +892,37 @@ class Call(ModelSQL, ModelView):
 
     @classmethod
     def _handling_agent(cls, fact, context):
-        "The agent of the last answered leg: who finished with the caller."
-        answered = [leg for leg in fact.get('legs') or []
-            if leg.get('answer_time')]
+        """The agent who last had the caller. The first answered leg has
+        the caller until a later answered leg takes it over (``_took_over``):
+        the target of a transfer, blind or attended, or whoever answers
+        once the holder is gone. A party consulted and then let go
+        (an attended transfer given up) never had the caller."""
+        answered = sorted((leg for leg in fact.get('legs') or []
+                if leg.get('answer_time')),
+            key=lambda leg: leg['answer_time'])
         if not answered:
             return None
-        last = max(answered, key=lambda leg: leg['answer_time'])
-        return context['agents'].get(last['agent_interface'])
+        holder = answered[0]
+        for leg in answered[1:]:
+            if cls._took_over(holder, leg):
+                holder = leg
+        return context['agents'].get(holder['agent_interface'])
+
+    @staticmethod
+    def _took_over(holder, leg):
+        """Whether ``leg``, answered after ``holder``, took the caller from
+        it: ``holder`` handed the caller over by a transfer while ``leg``
+        was still up (the consulted target of an attended transfer talks
+        before the hand-over), or ``holder`` had ended when ``leg``
+        answered. Legs without an end are still up."""
+        handed_over = holder.get('end_time')
+        if handed_over is None:
+            return False
+        if leg['answer_time'] >= handed_over:
+            return True
+        ended = leg.get('end_time')
+        return ((holder.get('result') or '').startswith('transferred')
+            and (ended is None or ended >= handed_over))
 
     @classmethod
     def _caller_values(cls, caller_raw, dnis, direction):

@@ -24,7 +24,7 @@ from trytond.model import (
 from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import without_check_access
+from trytond.transaction import Transaction, without_check_access
 
 STATES = [
     ('pending', "Pending"),
@@ -378,13 +378,26 @@ class Callback(Workflow, ModelSQL, ModelView):
         """Cron: settle the attempts whose calls came in, then give each due
         callback (oldest first) to the longest-idle ready member of its
         queue who has no callback in progress. Returns the callbacks
-        dialled."""
+        dialled.
+
+        The attempts are committed (dialing, counted, with their agent and
+        ChannelId) before any Originate is sent: an Originate the PBX took
+        cannot be taken back, so a commit failing after it would dial the
+        customer again at the next run. A refused Originate is recorded in
+        a transaction of its own."""
+        transaction = Transaction()
         with without_check_access():
             cls.settle_dialing()
-            return cls._dispatch(utcnow())
+            attempts = cls._claim(utcnow())
+        transaction.commit()
+        with without_check_access():
+            for callback, agent in attempts:
+                cls(callback.id)._dial(agent)
+        return [cls(callback.id) for callback, _ in attempts]
 
     @classmethod
-    def _dispatch(cls, now):
+    def _claim(cls, now):
+        "[(callback, agent)]: the due callbacks, each written as dialing."
         pool = Pool()
         Agent = pool.get('cc.agent')
         due = cls.search([
@@ -403,17 +416,24 @@ class Callback(Workflow, ModelSQL, ModelView):
                 ('state', '=', 'ready'),
                 ('id', 'not in', list(busy)),
                 ], order=[('state_since', 'ASC NULLS FIRST'), ('id', 'ASC')])
-        dialled = []
+        attempts = []
         for callback in due:
             agent = callback._pick_agent(ready)
             if agent is None:
                 continue
             ready.remove(agent)
-            callback._attempt(agent, now)
-            dialled.append(callback)
+            cls.write([callback], {
+                    'state': 'dialing',
+                    'agent': agent.id,
+                    'attempts': (callback.attempts or 0) + 1,
+                    'last_attempt': now,
+                    'dial_id': agent.new_dial_id(),
+                    'note': None,
+                    })
+            attempts.append((callback, agent))
             if not ready:
                 break
-        return dialled
+        return attempts
 
     def _pick_agent(self, ready):
         "The first (longest idle) of ``ready`` who answers this queue."
@@ -423,30 +443,25 @@ class Callback(Workflow, ModelSQL, ModelView):
                 return agent
         return None
 
-    def _attempt(self, agent, now):
+    def _dial(self, agent):
+        """Send the committed attempt's Originate; a refusal (or a PBX out
+        of reach) ends the attempt at once, committed."""
         Agent = Pool().get('cc.agent')
-        self.__class__.write([self], {
-                'state': 'dialing',
-                'agent': agent.id,
-                'attempts': (self.attempts or 0) + 1,
-                'last_attempt': now,
-                'dial_id': None,
-                'note': None,
-                })
         try:
-            dial_id, = Agent.dial([agent], self.number)
+            agent.originate(Agent._dial_number(self.number), self.dial_id)
         except UserError as error:
-            self._not_reached(now, error.message)
-            return
-        self.__class__.write([self], {'dial_id': dial_id})
+            # No call carries the ChannelId: nothing to settle it from.
+            self._not_reached(utcnow(), error.message, dial_id=None)
+            Transaction().commit()
 
-    def _not_reached(self, when, note):
-        "The attempt did not reach the customer: again later, or failed."
+    def _not_reached(self, when, note, **values):
+        """The attempt did not reach the customer: again later, or failed
+        (``values``: more to write)."""
         queue = self.queue
         attempts = queue.callback_max_attempts if queue else DEFAULT_ATTEMPTS
         delay = (queue.callback_retry_delay if queue
             else dt.timedelta(minutes=DEFAULT_DELAY_MINUTES))
-        values = {'note': note}
+        values['note'] = note
         if (self.attempts or 0) >= attempts:
             values['state'] = 'failed'
         else:

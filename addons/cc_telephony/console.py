@@ -17,7 +17,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from sql import Literal, Null
-from sql.aggregate import Count, Min, Sum
+from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce
 
 from trytond.exceptions import UserError
@@ -34,6 +34,7 @@ from trytond.wizard import (
 
 from . import amiaction
 from .agent import AGENT_STATES
+from .queue import service_level, service_level_columns
 
 DIAL_CONTEXT = 'from-internal'
 QUEUE_CONTEXT = 'cc-queue'
@@ -467,19 +468,28 @@ class Agent(metaclass=PoolMeta):
         number = cls._dial_number(number)
         channel_ids = []
         for agent in agents:
-            channel_id = f'cc-dial-{agent.id}-{utcnow():%Y%m%d%H%M%S%f}'
-            agent._ami([('Originate', {
-                            'Channel': agent.device,
-                            'Context': DIAL_CONTEXT,
-                            'Exten': number,
-                            'Priority': 1,
-                            'CallerID': agent.extension or agent.endpoint,
-                            'Async': 'true',
-                            'ChannelId': channel_id,
-                            'Timeout': 30000,
-                            })])
+            channel_id = agent.new_dial_id()
+            agent.originate(number, channel_id)
             channel_ids.append(channel_id)
         return channel_ids
+
+    def new_dial_id(self):
+        "A ChannelId for the agent's next click-to-dial call."
+        return f'cc-dial-{self.id}-{utcnow():%Y%m%d%H%M%S%f}'
+
+    def originate(self, digits, channel_id):
+        """Ring the agent's phone, then dial ``digits`` (see _dial_number):
+        ``channel_id`` becomes the Uniqueid (and Linkedid) of the call."""
+        self._ami([('Originate', {
+                        'Channel': self.device,
+                        'Context': DIAL_CONTEXT,
+                        'Exten': digits,
+                        'Priority': 1,
+                        'CallerID': self.extension or self.endpoint,
+                        'Async': 'true',
+                        'ChannelId': channel_id,
+                        'Timeout': 30000,
+                        })])
 
     @classmethod
     @ModelView.button_action('cc_telephony.wizard_agent_dial')
@@ -1113,6 +1123,11 @@ class QueueBoard(ModelSQL, ModelView):
     waiting = fields.Function(fields.Integer("Waiting"), 'get_live')
     longest_wait = fields.Function(
         fields.Integer("Longest Wait (s)"), 'get_live')
+    waiting_beyond_limit = fields.Function(
+        fields.Integer("Waiting Beyond Limit",
+            help="Callers waiting longer than the queue's service level "
+            "threshold: the connect time the center promises."),
+        'get_live')
     agents_ready = fields.Function(fields.Integer("Ready"), 'get_agents')
     agents_busy = fields.Function(fields.Integer("Busy"), 'get_agents')
     agents_signed_in = fields.Function(
@@ -1141,31 +1156,40 @@ class QueueBoard(ModelSQL, ModelView):
 
     @classmethod
     def get_live(cls, boards, names):
-        """Callers the router queued whose answer or end is not known yet.
+        """Callers the router queued whose answer or end is not known yet,
+        the longest wait, and how many waited beyond the queue's service
+        level threshold (TEL-78: the board turns red).
 
         Only calls that entered in the last hours count: a call whose end
         the bridge never saw must not wait on the board for ever."""
-        Call = Pool().get('cc.call')
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Queue = pool.get('cc.queue')
         call = Call.__table__()
         ids = [b.id for b in boards]
+        limits = {q.id: q.service_level_seconds or 0
+            for q in Queue.browse(ids)}
         result = {n: {i: 0 for i in ids} for n in names}
         now = utcnow()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*call.select(call.queue, Count(call.id),
-                Min(Coalesce(call.enter_time, call.routed_at)),
+        cursor.execute(*call.select(call.queue,
+                Coalesce(call.enter_time, call.routed_at),
                 where=call.queue.in_(ids) & (call.state == 'live')
                 & (call.answer_time == Null)
                 & (Coalesce(call.enter_time, call.routed_at)
-                    >= now - dt.timedelta(hours=4)),
-                group_by=[call.queue]))
-        for queue_id, count, oldest in cursor:
-            if 'waiting' in result:
-                result['waiting'][queue_id] = count
-            if 'longest_wait' in result and oldest:
-                if isinstance(oldest, str):
-                    oldest = dt.datetime.fromisoformat(oldest)
-                result['longest_wait'][queue_id] = max(
-                    0, int((now - oldest).total_seconds()))
+                    >= now - dt.timedelta(hours=4))))
+        for queue_id, entered in cursor:
+            if isinstance(entered, str):
+                entered = dt.datetime.fromisoformat(entered)
+            waited = max(0, int((now - entered).total_seconds()))
+            values = {'waiting': 1,
+                'waiting_beyond_limit': int(waited > limits[queue_id])}
+            for name in names:
+                if name == 'longest_wait':
+                    result[name][queue_id] = max(
+                        result[name][queue_id], waited)
+                else:
+                    result[name][queue_id] += values[name]
         return result
 
     @classmethod
@@ -1204,22 +1228,18 @@ class QueueBoard(ModelSQL, ModelView):
         ids = [b.id for b in boards]
         result = {n: {i: 0 for i in ids} for n in names}
         cursor = Transaction().connection.cursor()
-        cursor.execute(*call.select(call.queue, Count(call.id),
-                Sum(Case((call.answer_time != Null, 1), else_=0)),
-                Sum(Case((call.result == 'abandoned', 1), else_=0)),
-                Sum(Case((call.within_service_level == Literal(True), 1),
-                        else_=0)),
+        cursor.execute(*call.select(call.queue,
+                *service_level_columns(call),
                 where=call.queue.in_(ids)
                 & (Coalesce(call.enter_time, call.routed_at)
                     >= today_start()),
                 group_by=[call.queue]))
         for queue_id, offered, answered, abandoned, within in cursor:
-            answered, abandoned = int(answered or 0), int(abandoned or 0)
-            values = {'offered_today': offered, 'answered_today': answered,
-                'abandoned_today': abandoned,
-                'service_level_today': round(100.0 * int(within or 0)
-                    / (answered + abandoned), 1)
-                if answered + abandoned else 0.0}
+            values = {'offered_today': offered,
+                'answered_today': int(answered or 0),
+                'abandoned_today': int(abandoned or 0),
+                'service_level_today': service_level(
+                    answered, abandoned, within) or 0.0}
             for name in names:
                 result[name][queue_id] = values[name]
         return result

@@ -84,6 +84,12 @@ class IvrMenu(DeactivableMixin, ModelSQL, ModelView):
     children = fields.One2Many('cc.ivr.menu', 'parent', "Submenus",
         readonly=True)
     options = fields.One2Many('cc.ivr.option', 'menu', "Options")
+    intro_service = fields.Selection(
+        'get_intro_services', "Opening Self-Service",
+        help="Run when a caller first enters the menu, before its greeting: "
+        "what the caller's history makes likely (e.g. the state of their "
+        "open ticket) is said first; a key interrupts it. Only actions "
+        "that need no keys.")
 
     @classmethod
     def __setup__(cls):
@@ -117,8 +123,17 @@ class IvrMenu(DeactivableMixin, ModelSQL, ModelView):
             ]
 
     @classmethod
+    def get_intro_services(cls):
+        Option = Pool().get('cc.ivr.option')
+        return [(None, '')] + sorted(
+            (name, service.label or name)
+            for name, service in Option.ivr_services().items()
+            if not service.digits)
+
+    @classmethod
     def validate_fields(cls, menus, field_names):
         super().validate_fields(menus, field_names)
+        cls.check_intro_service(menus, field_names)
         for menu in menus:
             if (menu.timeout or 0) <= 0:
                 raise ValidationError(gettext(
@@ -135,6 +150,18 @@ class IvrMenu(DeactivableMixin, ModelSQL, ModelView):
                         code=menu.code))
         if not field_names or 'parent' in field_names:
             cls.check_parent_cycle(menus)
+
+    @classmethod
+    def check_intro_service(cls, menus, field_names=None):
+        if field_names and 'intro_service' not in field_names:
+            return
+        services = Pool().get('cc.ivr.option').ivr_services()
+        for menu in menus:
+            service = services.get(menu.intro_service or '')
+            if menu.intro_service and (service is None or service.digits):
+                raise ValidationError(gettext(
+                        'cc_telephony.msg_ivr_menu_intro',
+                        menu=menu.rec_name, service=menu.intro_service))
 
     @classmethod
     def check_parent_cycle(cls, menus):
@@ -165,7 +192,8 @@ class IvrMenu(DeactivableMixin, ModelSQL, ModelView):
                     timeout=float(menu.timeout or 5),
                     retries=menu.retries or 0,
                     invalid_prompt=menu.invalid_prompt or None,
-                    options=options))
+                    options=options,
+                    intro=menu.intro_service or None))
         return ivr_engine.Menus(menus, Option.ivr_services())
 
 

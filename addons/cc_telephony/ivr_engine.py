@@ -14,6 +14,7 @@ ivr.py) and runs one :class:`Conversation` per call: ``start()`` and each
     self-service action.
 :class:`Serve`
     run the self-service action ``name`` with the keys collected for it
+    (none for a menu's intro, run when the caller first enters the menu)
     and give its :class:`ServiceResult` to ``served``.
 :class:`Done`
     the conversation is over: ``kind`` is ``queue`` (the menu chose
@@ -35,6 +36,7 @@ PATH_SEPARATOR = '>'
 # The explanation's sentences, by step key (see the module's docstring).
 SENTENCES = {
     'start': 'IVR menu %(menu)s.',
+    'intro': 'Menu %(menu)s opens with self-service %(service)s.',
     'submenu': 'Key %(key)s: menu %(menu)s.',
     'back': 'Key %(key)s: back to menu %(menu)s.',
     'main': 'Key %(key)s: main menu %(menu)s.',
@@ -79,6 +81,10 @@ class Menu:
     retries: int = 2
     invalid_prompt: str | None = None
     options: dict = field(default_factory=dict)
+    # A self-service without input run when the caller first enters the
+    # menu; what it plays comes before the greeting (TEL-61: what the
+    # caller's history makes likely, e.g. the state of their open ticket).
+    intro: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ class Conversation:
         self._pending_language = None
         self._notices = ()
         self._service = None
+        self._introduced = set()
 
     # -- what travels with the call ------------------------------------
 
@@ -292,7 +299,17 @@ class Conversation:
         self.failures = 0
         if menu.language and menu.language != self.language:
             self._set_language(menu.language)
-        return self._ask()
+        return self._intro(menu) or self._ask()
+
+    def _intro(self, menu):
+        "The menu's intro self-service, the first time the caller enters."
+        service = self.menus.services.get(menu.intro or '')
+        if service is None or service.digits or menu.code in self._introduced:
+            return None
+        self._introduced.add(menu.code)
+        self._served_name = service.name
+        self.note('intro', menu=menu.code, service=service.name)
+        return Serve(menu.code, service.name)
 
     def _set_language(self, language):
         self.language = self._pending_language = language

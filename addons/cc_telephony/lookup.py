@@ -23,6 +23,13 @@ from trytond.modules.cc_base import number as numbers
 from . import routing
 
 PHONE_TYPES = ('phone', 'mobile', 'fax')
+# Full scans of the covering indexes the caller lookup reads (Lookup.warm_up):
+# each selects a column only its covering index holds.
+WARM_UP_QUERIES = (
+    "SELECT count(party) FROM party_contact_mechanism "
+    "WHERE value_compact >= ''",
+    'SELECT count(cc_tier) FROM party_party WHERE id > 0',
+    )
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -35,7 +42,9 @@ def parse(raw, default_region, local_area_code):
 class Lookup:
 
     def __init__(self, database):
+        from trytond import backend
         self.database = database
+        self.postgresql = backend.name == 'postgresql'
         self._local = threading.local()
         self._sql = {}
 
@@ -64,6 +73,39 @@ class Lookup:
             except Exception:
                 pass
 
+    def warm_up(self):
+        """Read the caller indexes into PostgreSQL's shared buffers.
+
+        The caller lookup is two index-only scans (cc_base's covering
+        indexes on the contact mechanism's number and on the party's tier).
+        With 10^6 customers, a caller's first call of the day otherwise
+        reads their index pages from disk (1 to 20 ms each on network
+        storage): the router's slowest answers. Walking both indexes once
+        at start costs well under a second per million customers."""
+        if not self.postgresql:
+            return
+        cursor = self.cursor()
+        # Only an index-only scan reads the covering index itself; a
+        # sequential or bitmap scan would read the tables instead.
+        cursor.execute('SET enable_seqscan = off')
+        cursor.execute('SET enable_bitmapscan = off')
+        try:
+            for query in WARM_UP_QUERIES:
+                cursor.execute(query)
+                cursor.fetchall()
+        finally:
+            cursor.execute('RESET enable_seqscan')
+            cursor.execute('RESET enable_bitmapscan')
+
+    def _execute(self, cursor, sql, params):
+        """Execute; on PostgreSQL as a prepared statement from the first
+        call (psycopg prepares only after five, and each router thread has
+        its own connection: that was 80 plannings of 1 to 2 ms)."""
+        if self.postgresql:
+            cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params)
+
     def _query(self, key, build):
         "SQL text of a query, built once; parameters are bound per call."
         if key not in self._sql:
@@ -83,7 +125,7 @@ class Lookup:
         if with_last:
             params += [number.e164, since, since]
         cursor = self.cursor()
-        cursor.execute(sql, params)
+        self._execute(cursor, sql, params)
         party_ids, tier_ids, list_types = set(), set(), set()
         last, states = None, {}
         for kind, party, tier, text, moment, state in cursor:

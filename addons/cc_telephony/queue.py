@@ -1,10 +1,17 @@
 "Queues (skill groups): how Asterisk distributes calls and what they need."
+import datetime as dt
+
+from sql import Literal, Null
+from sql.aggregate import Count, Sum
+from sql.conditionals import Case
+
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
 from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.transaction import Transaction
 
 STRATEGIES = [
     ('ringall', "Ring All"),
@@ -24,6 +31,27 @@ BUSY_ACTIONS = [
     ('callback', "Offer Callback"),
     ('voicemail', "Voicemail"),
     ]
+
+# The recent past whose service level decides an overflow (TEL-54).
+SERVICE_LEVEL_MINUTES = 30
+
+
+def service_level_columns(call):
+    """Columns of cc.call (table ``call``) to aggregate into a service
+    level: offered, answered, abandoned, answered within the threshold."""
+    return [Count(call.id),
+        Sum(Case((call.answer_time != Null, 1), else_=0)),
+        Sum(Case((call.result == 'abandoned', 1), else_=0)),
+        Sum(Case((call.within_service_level == Literal(True), 1), else_=0))]
+
+
+def service_level(answered, abandoned, within):
+    """Answered within the threshold over answered plus abandoned, in %;
+    None when no call was answered or abandoned."""
+    answered, abandoned = int(answered or 0), int(abandoned or 0)
+    if not answered + abandoned:
+        return None
+    return round(100.0 * int(within or 0) / (answered + abandoned), 1)
 
 
 # app_queue reads the [general] section of queues.conf as its own settings
@@ -62,6 +90,13 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         domain=[('id', '!=', Eval('id', -1))],
         help="Where callers go after the maximum wait or when no agent is "
         "signed in.")
+    overflow_service_level = fields.Float(
+        "Overflow Below Service Level (%)", digits=(16, 1),
+        states={'invisible': ~Eval('overflow_queue')},
+        help="When the service level of the last 30 minutes falls below "
+        "this percentage, callers who find every agent busy go to the "
+        "overflow queue at once if an agent is ready there. Empty: only "
+        "when nobody is signed in or after the maximum wait.")
     calendar = fields.Many2One(
         'cc.calendar', "Opening Hours", ondelete='RESTRICT',
         help="Business calendar (weekly hours, Chinese public holidays and "
@@ -139,6 +174,18 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         super().validate_fields(queues, field_names)
         cls.check_durations(queues, field_names)
         cls.check_codes(queues, field_names)
+        cls.check_overflow_service_level(queues, field_names)
+
+    @classmethod
+    def check_overflow_service_level(cls, queues, field_names=None):
+        if field_names and 'overflow_service_level' not in field_names:
+            return
+        for queue in queues:
+            level = queue.overflow_service_level
+            if level is not None and not 0 < level <= 100:
+                raise ValidationError(gettext(
+                        'cc_telephony.msg_queue_overflow_service_level',
+                        queue=queue.rec_name, level=level))
 
     @classmethod
     def check_codes(cls, queues, field_names=None):
@@ -178,6 +225,25 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         return {q.code: q.id for q in queues}
 
     @classmethod
+    def recent_service_levels(cls, now, minutes=SERVICE_LEVEL_MINUTES):
+        """{queue code: service level (%) of the calls that entered it in
+        the last ``minutes``} of the queues that overflow on it (TEL-54);
+        None for a queue without answered or abandoned calls."""
+        pool = Pool()
+        call = pool.get('cc.call').__table__()
+        queue = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*call.join(queue,
+                condition=call.queue == queue.id).select(queue.code,
+                *service_level_columns(call)[1:],
+                where=(queue.overflow_service_level != Null)
+                & (queue.active == Literal(True))
+                & (call.enter_time >= now - dt.timedelta(minutes=minutes)),
+                group_by=[queue.code]))
+        return {code: service_level(answered, abandoned, within)
+            for code, answered, abandoned, within in cursor}
+
+    @classmethod
     def routing_snapshot(cls):
         "{code: routing.Queue} of the active queues (see routing.py)."
         from .routing import Queue as RoutingQueue
@@ -193,6 +259,7 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
                 overflow=(queue.overflow_queue.code
                     if queue.overflow_queue else None),
                 max_wait=queue.max_wait_seconds or None,
+                overflow_service_level=queue.overflow_service_level,
                 night_kind=queue.night_kind,
                 night_target=queue.night_target,
                 night_queue=(queue.night_queue.code

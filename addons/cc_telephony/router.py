@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import functools
+import gc
 import logging
 import multiprocessing
 import os
@@ -28,7 +29,8 @@ import threading
 import time
 
 from . import fastagi, ivr, routing
-from .bridge import FactSink, file_base, limit_pool_wait
+from .bridge import (
+    FactSink, claim_incarnation, file_base, incarnation, limit_pool_wait)
 from .lookup import Lookup
 from .service import (
     argument_parser, configure_logging, init_pool, run_until_signalled)
@@ -44,6 +46,8 @@ SPOOL_DIR = os.path.join('var', 'spool')
 RETRY_SECONDS = 1.0
 # Seconds between two checks that the writer child is alive.
 WATCH_SECONDS = 1.0
+# Seconds the deciding threads wait for each other at start (warm_up).
+WARM_UP_SECONDS = 30
 
 
 def utcnow():
@@ -61,7 +65,8 @@ FULL_RELOAD_SECONDS = 300
 # The models the snapshot is built from (see Snapshot._load).
 CONFIGURATION_MODELS = ('cc.configuration', 'cc.customer.tier', 'cc.pbx',
     'cc.queue', 'cc.queue.skill', 'cc.queue.member', 'cc.dnis', 'cc.skill',
-    'cc.agent.skill', 'cc.calendar', 'cc.calendar.line', 'cc.calendar.day')
+    'cc.agent.skill', 'cc.calendar', 'cc.calendar.line', 'cc.calendar.day',
+    'cc.announcement', 'cc.announcement-cc.dnis', 'cc.announcement-cc.queue')
 # The bridge rewrites an agent's row at every state change, so agents are
 # compared on the columns the snapshot takes from them.
 AGENT_COLUMNS = ('id', 'interface', 'active', 'employee', 'user')
@@ -174,24 +179,30 @@ class Snapshot:
         self.stamp = stamp
         return values
 
-    def _stamp_in(self, database, user, pool):
+    def _check_in(self, database, user, pool):
+        "The configuration's stamp and the queues' recent service levels."
         from trytond.transaction import Transaction
         with Transaction().start(database, user, readonly=True):
-            return configuration_stamp(pool)
+            return configuration_stamp(pool), recent_service_levels(pool)
 
     def _refresh(self, database, user, pool, pbx_code):
         """Reload if the configuration changed, or at least every
-        ``FULL_RELOAD_SECONDS``; otherwise the snapshot is only declared
-        fresh. A reload holds the GIL some 25 ms (the ORM builds queues,
-        calendars and agent profiles) and a call that arrives meanwhile
-        waits for it; the stamp is one small query."""
+        ``FULL_RELOAD_SECONDS``; otherwise only the service levels are
+        renewed and the snapshot declared fresh. A reload holds the GIL
+        some 25 ms (the ORM builds queues, calendars and agent profiles)
+        and a call that arrives meanwhile waits for it; the stamp and the
+        service levels are two small queries."""
         try:
-            if (self.stamp is None or time.monotonic() - self.reloaded_at
-                    > FULL_RELOAD_SECONDS
-                    or self._stamp_in(database, user, pool) != self.stamp):
+            due = (self.stamp is None or time.monotonic() - self.reloaded_at
+                > FULL_RELOAD_SECONDS)
+            if not due:
+                stamp, levels = self._check_in(database, user, pool)
+                due = stamp != self.stamp
+            if due:
                 self._reload(database, user, pool, pbx_code)
                 return
             with self._lock:
+                self.values = dict(self.values, service_levels=levels)
                 self.loaded_at = time.monotonic()
         except Exception:
             logger.exception('routing configuration not checked')
@@ -224,7 +235,14 @@ class Snapshot:
             'queues': pool.get('cc.queue').routing_snapshot(),
             'services': pool.get('cc.dnis').routing_snapshot(),
             'profiles': pool.get('cc.agent').routing_profiles(),
+            'service_levels': recent_service_levels(pool),
+            'announcements': pool.get('cc.announcement').routing_snapshot(),
             }
+
+
+def recent_service_levels(pool):
+    "The service levels queues overflow on (TEL-54), as of now."
+    return pool.get('cc.queue').recent_service_levels(utcnow())
 
 
 def call_info(env):
@@ -274,7 +292,9 @@ class Router:
             queues=static['queues'], services=static['services'],
             agents=self.agents(static['profiles'], states),
             last_agent=last[0] if last else None,
-            last_agent_at=last[1] if last else None, policy=policy)
+            last_agent_at=last[1] if last else None, policy=policy,
+            announcements=static['announcements'],
+            service_levels=static['service_levels'])
 
     def agents(self, profiles, states):
         """routing.Agent of every agent profile in its live state; reused
@@ -289,6 +309,29 @@ class Router:
                         queues=queues, state_since=since, name=name))
             built = self._agents = (profiles, states, tuple(agents))
         return built[2]
+
+    def warm_up(self, executor, threads):
+        """Before the first call: the caller indexes in the database's
+        buffers (Lookup.warm_up), and on every deciding thread its
+        connection opened and its statement prepared, by a decision for an
+        unknown caller (opening a connection costs a call 5 to 10 ms).
+        Failures are logged: calls are answered anyway."""
+        try:
+            self.lookup.warm_up()
+        except Exception:
+            logger.exception('caller indexes not warmed up')
+            self.lookup.reset()
+        # The barrier keeps each warm-up on a thread of its own.
+        barrier = threading.Barrier(threads)
+
+        def connect():
+            barrier.wait(WARM_UP_SECONDS)
+            self.decide({'uniqueid': '', 'caller_raw': '', 'dnis': ''})
+        futures = [executor.submit(connect) for _ in range(threads)]
+        errors = [f.exception() for f in futures if f.exception()]
+        if errors:
+            logger.warning('%d of %d router threads not warmed up: %r',
+                len(errors), threads, errors[0])
 
     def decide(self, info, now=None):
         "The Decision for a call."
@@ -391,7 +434,8 @@ class Router:
     def writer_files(self):
         """(spool, dead letters) of the decision writer: ``router-<pbx
         code>@<database>.spool`` and ``.dead`` in the spool directory,
-        named as the bridge names its files (bridge.file_base)."""
+        named as the bridge names its files (bridge.file_base), and like
+        them owned by one incarnation of the database (``.owner``)."""
         base = file_base(getattr(self, 'spool_dir', None) or SPOOL_DIR,
             getattr(self, 'database', None), getattr(self, 'pbx_code', None),
             service='router')
@@ -404,7 +448,9 @@ class Router:
         queues after the last decision, or until the router is gone."""
         spool_path, dead_path = self.writer_files()
         os.makedirs(os.path.dirname(spool_path) or '.', exist_ok=True)
-        sink = DecisionSink(self.write, spool_path, dead_path)
+        sink = DecisionSink(self.write, spool_path, dead_path,
+            self.incarnation)
+        sink.claim()
         reported = sink.dead
         if reported:
             logger.warning('%d routing decisions refused by the database '
@@ -490,6 +536,21 @@ class Router:
                 '%s s: waiting for the writer', timeout)
             self._writer.join()
 
+    def incarnation(self):
+        """The incarnation of the database the decisions are stored in,
+        told as the bridge tells it (bridge.incarnation); raises while the
+        database cannot be read."""
+        from trytond.transaction import Transaction
+        with Transaction().start(self.database, self.user,
+                readonly=True) as transaction:
+            limit_pool_wait(transaction.database)
+            Pbx = self.pool.get('cc.pbx')
+            domain = [('code', '=', self.pbx_code)] if self.pbx_code else []
+            pbx = next(iter(Pbx.search(domain, limit=1)), None)
+            return incarnation({'database': self.database,
+                    'id': pbx and pbx.id,
+                    'create_date': pbx and pbx.create_date})
+
     def write(self, batch):
         """Store decisions in one transaction; raise when that fails (the
         writer's DecisionSink tells an unavailable database from a refused
@@ -508,7 +569,40 @@ class DecisionSink(FactSink):
     queue, then the spool is replayed in order. A writer killed at any
     moment therefore loses nothing it had taken (the next one replays it;
     ``cc.call.record_decisions`` stores a decision twice harmlessly).
-    ``store(decisions)`` stores one list in one transaction."""
+    ``store(decisions)`` stores one list in one transaction.
+
+    The files belong to one incarnation of the database, as the bridge's:
+    nothing is replayed before ``identity()`` (the incarnation, raising
+    while the database cannot be read) has claimed them, and what another
+    incarnation left is set aside, never replayed into this one."""
+
+    def __init__(self, store, spool_path, dead_path, identity):
+        super().__init__(store, spool_path, dead_path)
+        self.identity = identity
+        self.owned = False
+
+    def claim(self):
+        """Make the files this incarnation's (bridge.claim_incarnation);
+        False while its identity cannot be read. The decisions spooled
+        while it cannot (by this writer, or an earlier one that could not
+        either) go to the first incarnation read (Spool.defer_claim):
+        decided while the database was down, they most likely belong to
+        the one that comes back."""
+        if self.owned:
+            return True
+        try:
+            identity = self.identity()
+        except Exception as error:
+            logger.warning('routing decisions not replayed: the database\'s '
+                'incarnation cannot be read (%s)', error)
+            self.spool.defer_claim()
+            return False
+        claim_incarnation(os.path.splitext(self.spool.path)[0] + '.owner',
+            identity, 'router', [self.dead_path], [self.spool],
+            records='routing decisions')
+        self.dead = self._count_dead()
+        self.owned = True
+        return True
 
     def _store(self, items):
         self.store([data for kind, data in items])
@@ -517,7 +611,7 @@ class DecisionSink(FactSink):
         "Spool what is pending, then replay; True when all is stored."
         self._to_spool(self.pending)
         self.pending = []
-        return self._replay()
+        return self.claim() and self._replay()
 
     def close(self):
         "Close; an empty spool is removed (nothing is waiting)."
@@ -628,11 +722,16 @@ async def serve(router, host, port, threads, writer='thread',
         logger.exception('routing configuration not loaded at start')
     router.snapshot.keep_fresh(
         router.database, router.user, router.pool, router.pbx_code)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, router.warm_up, executor, threads)
+    # What exists now (the pool, the snapshot) lives as long as the
+    # router; a full collection walking it took 40 to 60 ms, a pause any
+    # call being answered would wait for.
+    gc.freeze()
     server = await fastagi.serve(
         lambda env, agi: handle(router, executor, env, agi,
             combined=answer == 'array'), host, port)
     logger.info('router listening on %s:%s', host, port)
-    loop = asyncio.get_running_loop()
     async with server:
         try:
             await server.serve_forever()

@@ -11,7 +11,8 @@ are the channel variables the dialplan reads:
     service), ``ivr`` or ``reject``.
 ``CC_QUEUE``, ``CC_PRIORITY``, ``CC_AGENT``, ``CC_ANNOUNCE``
     Queue name, queue priority (higher first), preferred agent interface
-    (rung first) and sound played before queueing.
+    (rung first) and sound played before queueing: the announcement in
+    force for the call, else the service's or the queue's own.
 ``CC_TARGET``
     Argument of the action: ``reject``, ``voicemail`` or the extension of an
     IVR menu; empty when the caller is queued. ``CC_MAILBOX`` names the
@@ -35,6 +36,8 @@ service; red-list and VIP callers get a higher priority; the agent who last
 served the caller is preferred if ready; queues that need skills prefer the
 best skilled ready agent; when no suitable agent is ready callers are offered
 a callback or voicemail, except VIP callers who always reach a human.
+A queued caller hears the announcement in force for the call (time window,
+dialled number, queue and caller region), urgent notices first.
 """
 import datetime as dt
 from dataclasses import dataclass, field
@@ -71,6 +74,8 @@ SENTENCES = {
     'longest_idle': '%(agent)s is the longest idle ready agent.',
     'overflow': 'No agent of %(queue)s is signed in: overflow to '
     '%(overflow)s.',
+    'service_level_overflow': 'Service level of %(queue)s is %(level)s%% '
+    '(under %(floor)s%%): overflow to %(overflow)s, where an agent is ready.',
     'nobody_signed_in': 'No agent of %(queue)s is signed in.',
     'all_busy': 'All %(count)s suitable agents of %(queue)s are busy.',
     'vip_waits': 'The VIP caller waits for an agent.',
@@ -79,7 +84,17 @@ SENTENCES = {
     'waits': 'The caller waits in the queue.',
     'router_error': 'The router could not decide (%(error)s): default '
     'queue.',
+    'announcement': 'Announcement "%(name)s" is in force: the caller hears '
+    '%(prompt)s first.',
+    'announcement_region': 'Announcement "%(name)s" is in force for callers '
+    'from %(region)s: the caller hears %(prompt)s first.',
+    'urgent_notice': 'Urgent notice "%(name)s" is in force: the caller hears '
+    '%(prompt)s first.',
+    'urgent_notice_region': 'Urgent notice "%(name)s" is in force for '
+    'callers from %(region)s: the caller hears %(prompt)s first.',
     }
+# The actions whose caller reaches a queue, and hears an announcement first.
+QUEUEING_ACTIONS = ('queue', 'callback', 'night')
 VARIABLES = ('CC_ACTION', 'CC_QUEUE', 'CC_PRIORITY', 'CC_AGENT',
     'CC_ANNOUNCE', 'CC_TARGET', 'CC_TIMEOUT', 'CC_OVERFLOW', 'CC_REASON')
 
@@ -122,7 +137,9 @@ class Queue:
     ``skills`` maps a required skill code to (minimum proficiency, weight).
     ``calendar`` is anything with ``is_open(moment)`` (a BusinessCalendar);
     None means always open. ``max_wait`` is the seconds a caller may wait
-    before leaving for ``overflow`` (None or 0: no limit).
+    before leaving for ``overflow`` (None or 0: no limit). Below the
+    service level ``overflow_service_level`` (%), callers who find every
+    agent busy go to ``overflow`` if an agent is ready there.
     """
     code: str
     name: str = ''
@@ -131,6 +148,7 @@ class Queue:
     skills: dict = field(default_factory=dict)
     overflow: str | None = None
     max_wait: int | None = None
+    overflow_service_level: float | None = None
     night_kind: str = 'voicemail'  # 'voicemail', 'ivr' or 'queue'
     night_target: str | None = None
     night_queue: str | None = None
@@ -141,6 +159,39 @@ class Queue:
 
     def is_open(self, moment):
         return self.calendar is None or bool(self.calendar.is_open(moment))
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A recorded notice played before queueing while ``valid_from <= now <
+    valid_to``, to callers of the dialled numbers ``services`` and of the
+    queues ``queues`` (empty: all) from the ``regions`` (empty: everywhere;
+    a region matches the caller regions it starts: 广东省 matches
+    广东省深圳市)."""
+    name: str
+    prompt: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    kind: str = 'message'
+    sequence: int = 0
+    services: frozenset = frozenset()
+    queues: frozenset = frozenset()
+    regions: tuple = ()
+
+    @property
+    def urgent(self):
+        return self.kind == 'urgent'
+
+    def region_of(self, caller):
+        "The region of the announcement the caller is from, else None."
+        return next((r for r in self.regions
+                if (caller.region or '').startswith(r)), None)
+
+    def applies(self, now, service, queue, caller):
+        return (self.valid_from <= now < self.valid_to
+            and (not self.services or service in self.services)
+            and (not self.queues or queue in self.queues)
+            and (not self.regions or self.region_of(caller) is not None))
 
 
 @dataclass(frozen=True)
@@ -182,6 +233,9 @@ class Request:
     last_agent: str | None = None       # interface of the caller's last agent
     last_agent_at: dt.datetime | None = None
     policy: Policy = field(default_factory=Policy)
+    announcements: tuple = ()   # (Announcement, …), in force or not
+    # {queue code: service level (%) of the recent past, or None}
+    service_levels: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -261,6 +315,7 @@ def decide(request):
     _set_priority(request, queue, decision)
     _choose_agent(request, queue, decision)
     set_wait_limit(request.queues, request.now, decision)
+    _announce(request, decision)
     return decision
 
 
@@ -283,6 +338,24 @@ def _select_queue(request, decision):
         decision.queue = queue.code
         decision.announce = decision.announce or queue.announcement
     return queue
+
+
+def _announce(request, decision):
+    """The announcement in force for a queued caller replaces the service's
+    or queue's own: urgent notices first, then the lowest sequence."""
+    if decision.action not in QUEUEING_ACTIONS:
+        return
+    caller = request.caller
+    in_force = [a for a in request.announcements
+        if a.applies(request.now, decision.service, decision.queue, caller)]
+    if not in_force:
+        return
+    chosen = min(in_force, key=lambda a: (not a.urgent, a.sequence))
+    region = chosen.region_of(caller)
+    key = 'urgent_notice' if chosen.urgent else 'announcement'
+    decision.announce = chosen.prompt
+    decision.because('announcement', f'{key}_region' if region else key,
+        name=chosen.name, prompt=chosen.prompt, region=region)
 
 
 def _unroutable(decision):
@@ -383,6 +456,8 @@ def _choose_agent(request, queue, decision):
     signed_in = [a for a in qualified if a.state not in IDLE_STATES]
     if not signed_in and _overflow(request, queue, decision):
         return
+    if signed_in and _overflow_behind(request, queue, decision):
+        return
     _all_busy(request, queue, decision, signed_in)
 
 
@@ -428,18 +503,50 @@ def _prefer_best(request, queue, decision, ready):
         decision.because('longest_idle', 'longest_idle', agent=best.label)
 
 
-def _overflow(request, queue, decision):
-    "Nobody signed in: send to the overflow queue if it can take calls."
+def _overflow_target(request, queue):
+    "The queue's overflow queue if it is open, else None."
     target = request.queues.get(queue.overflow) if queue.overflow else None
     if target is None or not target.is_open(request.now):
+        return None
+    return target
+
+
+def _ready(request, queue):
+    return [a for a in _members(request, queue)
+        if _qualified(a, queue) and a.state == 'ready']
+
+
+def _overflow(request, queue, decision):
+    "Nobody signed in: send to the overflow queue if it can take calls."
+    target = _overflow_target(request, queue)
+    if target is None:
         return False
     decision.queue = target.code
     decision.because('overflow', 'overflow', queue=queue.code,
         overflow=target.code)
-    ready = [a for a in _members(request, target)
-        if _qualified(a, target) and a.state == 'ready']
+    ready = _ready(request, target)
     if ready:
         _prefer_best(request, target, decision, ready)
+    return True
+
+
+def _overflow_behind(request, queue, decision):
+    """TEL-54: every agent of the queue is busy and its recent service
+    level is under its floor: the caller goes to the overflow queue when an
+    agent is ready there (other sites help; nobody is sent to wait
+    elsewhere)."""
+    floor = queue.overflow_service_level
+    level = request.service_levels.get(queue.code)
+    if not floor or level is None or level >= floor:
+        return False
+    target = _overflow_target(request, queue)
+    ready = _ready(request, target) if target is not None else []
+    if not ready:
+        return False
+    decision.queue = target.code
+    decision.because('overflow', 'service_level_overflow', queue=queue.code,
+        level=level, floor=floor, overflow=target.code)
+    _prefer_best(request, target, decision, ready)
     return True
 
 

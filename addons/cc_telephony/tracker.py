@@ -391,6 +391,7 @@ class Tracker:
         if call is None and uniqueid == linkedid and not is_local(
                 event['Channel']):
             call = self._new_call(event, when)
+            self._placed_by_agent(call, event, when)
         if call is not None:
             self._own(call, uniqueid)
 
@@ -406,6 +407,39 @@ class Tracker:
             event.get('CallerIDNum', ''), exten, when)
         self.calls[call.linkedid] = call
         return call
+
+    def _placed_by_agent(self, call, event, when):
+        """A call whose first channel is an agent's phone: an Originate
+        (click-to-dial, a callback) rings it first, or the agent dials
+        from it (state Ring). Not a leg of the call, whose legs are the
+        parties reached, but the agent is busy with it until it hangs up."""
+        agent = self.agents.get(self._interface_of(event['Channel']))
+        if agent is None or agent.leg is not None:
+            return
+        agent.leg = Leg(agent.interface, None, when, {call.uniqueid},
+            from_queue=False)
+        if event.get('ChannelState') == '4':
+            self._answer_direct(agent.leg, when)
+        else:
+            self._set_state(agent, 'ringing', when)
+
+    def _placing_leg(self, call, uniqueid):
+        "The agent's own leg of ``call`` when ``uniqueid`` placed it."
+        if uniqueid != call.uniqueid:
+            return None
+        agent = self.agents.get(self._interface_of(
+                self.channel_names.get(uniqueid, '')))
+        leg = agent.leg if agent is not None else None
+        return leg if leg is not None and uniqueid in leg.channels else None
+
+    def _on_Newstate(self, event, when):
+        "The agent's phone rung by an Originate answered."
+        call = self.channel_call.get(event['Uniqueid'])
+        if call is None or event.get('ChannelState') != '6':
+            return
+        leg = self._placing_leg(call, event['Uniqueid'])
+        if leg is not None:
+            self._answer_direct(leg, when)
 
     def _own(self, call, uniqueid):
         self.channel_call[uniqueid] = call
@@ -437,7 +471,8 @@ class Tracker:
         if call is not None:
             if uniqueid == call.uniqueid:
                 call.hangup_cause = cause
-            for leg in call.legs:
+            placing = self._placing_leg(call, uniqueid)
+            for leg in call.legs + ([placing] if placing else []):
                 if uniqueid in leg.channels:
                     self._end_leg(leg, when, 'hangup' if seen else 'unseen')
             call.live.discard(uniqueid)
@@ -638,8 +673,7 @@ class Tracker:
         DialEnd or the bridge; met first in a bridge (no dial seen), it
         rang from its channel's creation and answers now. Either way an
         agent on that phone rings, then talks."""
-        device = device_of(name)
-        interface = self.devices.get(device, device)
+        interface = self._interface_of(name)
         ring_start = self.channel_born.get(uniqueid, when)
         leg = Leg(interface, call.queues[-1] if call.queues else None,
             ring_start, {uniqueid}, from_queue=False)
@@ -650,6 +684,11 @@ class Tracker:
             self._set_state(agent, 'ringing', ring_start, queue=leg.queue)
         if answered:
             self._answer_direct(leg, when)
+
+    def _interface_of(self, channel_name):
+        "The member interface of the phone a channel is on."
+        device = device_of(channel_name)
+        return self.devices.get(device, device)
 
     def _drop_dial_leg(self, call, uniqueid):
         """app_queue's own DialBegin may come before its AgentCalled: the

@@ -25,6 +25,12 @@ PRIVILEGE = {
     'VarSet': 'dialplan,all', 'FullyBooted': 'system,all'}
 STRATEGIES = ('ringall', 'leastrecent', 'fewestcalls', 'rrmemory', 'linear')
 CAUSE_NORMAL, CAUSE_ELSEWHERE, CAUSE_REJECTED = '16', '26', '21'
+CAUSE_NO_ANSWER = '19'
+# Dial(PJSIP/trunk/<number>,30) of the dialplan's outbound dialling.
+DIAL_TIMEOUT = 30.0
+# OriginateResponse Reason: the originated channel's last state (4 Up,
+# 3 Ringing when it was not answered) or 0 when it could not be created.
+ORIGINATE_ANSWERED, ORIGINATE_NO_ANSWER, ORIGINATE_FAILED = '4', '3', '0'
 # The PBX's local time, in which CoreStatus reports (China Standard Time).
 LOCAL_ZONE = dt.timezone(dt.timedelta(hours=8))
 
@@ -157,6 +163,15 @@ class ConsultEntry(Caller):
 
 
 @dataclass
+class Callee:
+    """How a number dialled out from a phone (click-to-dial, callbacks)
+    behaves: it answers after ``answer`` seconds (None: never, the Dial
+    gives up after DIAL_TIMEOUT) and hangs up ``talk`` seconds later."""
+    answer: float | None = 5.0
+    talk: float = 60.0
+
+
+@dataclass
 class AgentLeg:
     member: Member | None
     queue: str | None
@@ -182,6 +197,8 @@ class Simulator:
         self.queues = {}
         self.members = {}
         self.callers = {}
+        # Numbers dialled out: {number: Callee}; others answer as Callee().
+        self.callees = {}
         self.channels = {}
         self.bridges = {}
         self._schedule = []
@@ -288,9 +305,10 @@ class Simulator:
     def new_uniqueid(self):
         return f'{int(self.timestamp())}.{next(self._ids)}'
 
-    def new_channel(self, device, linkedid=None, **values):
-        "A channel on ``device`` (``PJSIP/1001``) with Asterisk's name suffix."
-        uniqueid = self.new_uniqueid()
+    def new_channel(self, device, linkedid=None, uniqueid=None, **values):
+        """A channel on ``device`` (``PJSIP/1001``) with Asterisk's name
+        suffix; ``uniqueid`` as an Originate's ChannelId assigns it."""
+        uniqueid = uniqueid or self.new_uniqueid()
         name = f'{device}-{next(self._ids):08x}'
         channel = Channel(uniqueid, linkedid or uniqueid, name,
             born=self.now, **values)
@@ -556,6 +574,15 @@ class Simulator:
             self.hangup(channel)
         self.cdr(caller.channel, last_app, answered=caller.channel.answered)
         self.callers.pop(caller.channel.uniqueid, None)
+        self.free_device(caller.channel)
+
+    def free_device(self, channel):
+        """A phone that placed a call (an Originate from it) hung up: its
+        member is free again; app_queue's wrap-up is for queue calls only."""
+        member = self.member_on_device(channel.name.rsplit('-', 1)[0])
+        if member is not None and (member.in_call or member.ringing):
+            self.member_status(member, in_call=False, ringing=False)
+            self.dispatch_all()
 
     # -- app_queue ----------------------------------------------------------
 
@@ -985,8 +1012,27 @@ class Simulator:
         self.target_answered(two, target)
         self.bridge(two, target)
         consult = self.bridge(leg.phone, one)
-        self.at(transfer.get('consult', 10), self._complete_attended, caller,
-            leg, channels, (original, consult), transfer)
+        end = (self._cancel_consult if transfer.get('cancel')
+            else self._complete_attended)
+        self.at(transfer.get('consult', 10), end, caller, leg, channels,
+            (original, consult), transfer)
+
+    def _cancel_consult(self, caller, leg, channels, bridges, transfer):
+        """The agent gives the consultation up (Atxfer aborted): the
+        consulted phone and the Local channel hang up, the agent is back
+        with the caller, who talks ``after`` seconds more."""
+        if caller.done:
+            return
+        one, two, target = channels
+        for channel in (target, two, one):
+            self.hangup(channel)
+        member = self.member_on_device(target.name.rsplit('-', 1)[0])
+        if member is not None:
+            self.release(member, None)
+        self.leave(leg.phone)
+        self.enter(bridges[0], leg.phone)
+        caller.timers = [self.at(transfer.get('after', caller.plan.talk),
+                self.caller_hangs_up, caller)]
 
     def _consult_answered(self, entry):
         "A member answered the queued consultation: the agent talks to them."
@@ -1088,17 +1134,128 @@ class Simulator:
         self.attended_transfer(caller, {'target': exten, 'consult': 10})
         return True
 
-    def originate(self, device, exten='', application='', caller_id=''):
-        """AMI Originate: ``application`` (ChanSpy for a supervisor) runs on
-        the answered device; an ``exten`` is dialled out from it."""
-        channel = self.new_channel(device, caller_num=caller_id or device,
-            exten=exten or 's')
+    def originate(self, device, exten='', application='', caller_id='',
+            channel_id=None, other_channel_id=None, timeout=30.0,
+            action_id=''):
+        """AMI Originate (Async): a channel on ``device`` rings (its
+        Uniqueid ``channel_id`` when given, Asterisk 13+, and so the
+        Linkedid of the whole call; ``other_channel_id`` names a Local
+        channel's ;2 half). A queue member's phone answers after its
+        answer delay, within ``timeout`` seconds, any other at once. Then
+        ``application`` runs on it (ChanSpy for a supervisor) or ``exten``
+        is dialled from it. OriginateResponse tells how it went; a
+        ChannelId in use fails it, as Asterisk refuses the channel.
+        Returns the channel (None when it could not be created)."""
+        if channel_id and channel_id in self.channels:
+            self.originate_response(action_id, ORIGINATE_FAILED, device,
+                exten, application)
+            return None
+        values = dict(caller_num=caller_id or device, exten=exten or 's',
+            state=0)
+        if device.startswith('Local/'):
+            channel, _ = self.new_local_pair(device, channel_id,
+                other_channel_id, values)
+        else:
+            channel = self.new_channel(device, uniqueid=channel_id, **values)
+        member = self.member_on_device(device)
+        channel.state = 5
+        self.emit('Newstate', channel.headers())
+        if member is None:
+            self.originate_answered(channel, exten, application, action_id)
+        elif member.answer_delay < timeout:
+            self.member_status(member, ringing=True)
+            self.at(member.answer_delay, self.originate_answered, channel,
+                exten, application, action_id)
+        else:
+            self.member_status(member, ringing=True)
+            self.at(timeout, self.originate_unanswered, channel, action_id)
+        return channel
+
+    def new_local_pair(self, device, channel_id, other_channel_id, values):
+        "Both halves of an originated Local channel, ids as assigned."
+        base = f'{device}-{next(self._ids):08x}'
+        halves = []
+        for half, uniqueid in (('1', channel_id), ('2', other_channel_id)):
+            uniqueid = uniqueid or self.new_uniqueid()
+            channel = Channel(uniqueid, halves[0].linkedid if halves
+                else uniqueid, f'{base};{half}', born=self.now, **values)
+            self.channels[uniqueid] = channel
+            self.emit('Newchannel', channel.headers())
+            halves.append(channel)
+        return halves
+
+    def originate_response(self, action_id, reason, device, exten,
+            application, channel=None):
+        headers = {'ActionID': action_id} if action_id else {}
+        self.emit('OriginateResponse', **headers,
+            Response='Success' if reason == ORIGINATE_ANSWERED
+            else 'Failure',
+            Channel=channel.name if channel else device,
+            Context='from-internal', Exten=exten, Application=application,
+            Data='', Reason=reason,
+            Uniqueid=channel.uniqueid if channel else '<null>',
+            CallerIDNum=channel.caller_num if channel else '<unknown>',
+            CallerIDName='<unknown>')
+
+    def originate_answered(self, channel, exten, application, action_id):
+        if channel.uniqueid not in self.channels:
+            return
         self.set_up(channel)
+        member = self.member_on_device(channel.name.rsplit('-', 1)[0])
+        if member is not None:
+            self.member_status(member, ringing=False, in_call=True)
+        self.originate_response(action_id, ORIGINATE_ANSWERED, '', exten,
+            application, channel)
         if application:
             channel.variables['APP'] = application
         elif exten:
-            plan = CallPlan(caller=caller_id or device, dnis=exten)
-            caller = Caller(channel, plan)
+            caller = Caller(channel, CallPlan(caller=channel.caller_num,
+                    dnis=exten))
             self.callers[channel.uniqueid] = caller
-            self.dial_out(caller, exten)
-        return channel
+            self.dial_callee(caller, exten)
+
+    def originate_unanswered(self, channel, action_id):
+        "The phone rang the whole Originate timeout: no call."
+        if channel.uniqueid not in self.channels or channel.state == 6:
+            return
+        self.hangup(channel, CAUSE_NO_ANSWER)
+        self.free_device(channel)
+        self.originate_response(action_id, ORIGINATE_NO_ANSWER, '',
+            channel.exten, '', channel)
+
+    def dial_callee(self, caller, number):
+        """The dialplan's Dial(PJSIP/trunk/``number``,30) from the answered
+        phone: the trunk channel rings the number (DialBegin), which
+        answers (DialEnd ANSWER, bridged) or not (DialEnd NOANSWER)."""
+        phone = caller.channel
+        callee = self.callees.get(number, Callee())
+        trunk = self.new_channel('PJSIP/trunk', phone.linkedid,
+            caller_num=phone.caller_num, exten=number, state=0)
+        self.emit('DialBegin', phone.headers(), trunk.headers('Dest'),
+            DialString=f'trunk/{number}')
+        trunk.state = 5
+        self.emit('Newstate', trunk.headers())
+        caller.plan.talk = callee.talk
+        if callee.answer is None or callee.answer >= DIAL_TIMEOUT:
+            caller.timers = [self.at(DIAL_TIMEOUT, self.callee_unanswered,
+                    caller, trunk)]
+        else:
+            caller.timers = [self.at(callee.answer, self.callee_answers,
+                    caller, trunk)]
+
+    def callee_answers(self, caller, trunk):
+        if caller.done:
+            return
+        self.target_answered(caller.channel, trunk)
+        self.bridge(caller.channel, trunk)
+        caller.leg = AgentLeg(None, None, trunk, trunk)
+        caller.timers = [self.at(caller.plan.talk, self.caller_hangs_up,
+                caller)]
+
+    def callee_unanswered(self, caller, trunk):
+        if caller.done:
+            return
+        self.emit('DialEnd', caller.channel.headers(), trunk.headers('Dest'),
+            DialStatus='NOANSWER')
+        self.hangup(trunk)
+        self.end_caller(caller, 'Dial')

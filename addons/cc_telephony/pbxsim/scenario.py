@@ -26,12 +26,15 @@ A call with ``ivr`` (the AGI script: ``ivr`` or ``ivr/<menu>``) or
 ``digits`` goes through the router's IVR first, the caller pressing
 ``digits`` in order (``agi.Keypad``: '' for no key, ``h`` to hang up);
 in traffic, ``"ivr"`` and ``"digits": ["1", "2,1", …]`` (one drawn per
-call) do the same for every arrival.
+call) do the same for every arrival, or for the share ``"ivr_share"`` of
+them (the others are routed at once).
 
 A call step's ``transfer`` is ``{"kind": "blind" | "attended", "at": s
 after the answer, "target": extension or queue, "ring": s the target
 rings (2), "consult": s of an attended consultation (10), "after": s the
-caller talks after the transfer}``. An extension is dialled as
+caller talks after the transfer, "cancel": true for an attended transfer
+to an extension the agent gives up after the consultation, keeping the
+caller (then "after" is the talk after it)}``. An extension is dialled as
 ``PJSIP/<target>`` (DialBegin, Ringing, DialEnd ANSWER, the bridge); when
 it is an agent's phone (a member's state interface) the agent rings, then
 talks. A blind transfer to a queue's name queues the caller again there
@@ -144,7 +147,8 @@ def random_plan(traffic, rng):
     plan = CallPlan(caller=f'1{rng.randrange(3, 9)}{rng.randrange(10**9):09d}',
         dnis=traffic.get('dnis', '95588'), queue=traffic.get('queue'),
         patience=sample(traffic.get('patience', 600), rng), talk=talk)
-    if traffic.get('ivr') or traffic.get('digits'):
+    if (traffic.get('ivr') or traffic.get('digits')) and (
+            rng.random() < traffic.get('ivr_share', 1)):
         plan.ivr = traffic.get('ivr') or 'ivr'
         plan.digits = rng.choice(traffic['digits']) if traffic.get(
             'digits') else None

@@ -7,6 +7,8 @@ from ..ami import FrameDecoder, serialize
 logger = logging.getLogger(__name__)
 
 BANNER = b'Asterisk Call Manager/7.0.3\r\n'
+# AST_MAX_PUBLIC_UNIQUEID: the longest ChannelId an Originate may assign.
+MAX_PUBLIC_UNIQUEID = 149
 
 
 class AMIServer:
@@ -231,22 +233,28 @@ class AMIServer:
             self._error(writer, reply, 'Interface not found')
 
     def _action_originate(self, action, writer, reply):
+        """Originate as Asterisk's manager.c checks it, then (Async, as the
+        console sends it) queued: OriginateResponse follows as an event."""
         device = action.get('Channel', '')
+        ids = [action.get(name) or None
+            for name in ('ChannelId', 'OtherChannelId')]
         if not device:
             self._error(writer, reply, 'Channel not specified')
-            return
-        self._ok(writer, reply, 'Originate successfully queued')
-        channel = self.sim.originate(device, exten=action.get('Exten', ''),
-            application=action.get('Application', ''),
-            caller_id=action.get('CallerID', ''))
-        writer.write(serialize({'Event': 'OriginateResponse',
-            'Privilege': 'call,all', **reply, 'Response': 'Success',
-            'Channel': channel.name, 'Context': channel.context,
-            'Exten': channel.exten, 'Application': action.get(
-                'Application', ''), 'Data': action.get('Data', ''),
-            'Reason': '4', 'Uniqueid': channel.uniqueid,
-            'CallerIDNum': channel.caller_num,
-            'CallerIDName': '<unknown>'}))
+        elif any(len(i) > MAX_PUBLIC_UNIQUEID for i in ids if i):
+            self._error(writer, reply, 'Uniqueid length exceeds maximum of '
+                f'{MAX_PUBLIC_UNIQUEID}')
+        elif not str(action.get('Timeout') or '0').isdigit():
+            self._error(writer, reply, 'Invalid timeout')
+        elif '/' not in device:
+            self._error(writer, reply, 'Invalid channel')
+        else:
+            self._ok(writer, reply, 'Originate successfully queued')
+            self.sim.originate(device, exten=action.get('Exten', ''),
+                application=action.get('Application', ''),
+                caller_id=action.get('CallerID', ''), channel_id=ids[0],
+                other_channel_id=ids[1],
+                timeout=int(action.get('Timeout') or 30000) / 1000,
+                action_id=reply.get('ActionID', ''))
 
     def _channel_action(self, writer, reply, done, success):
         if done:

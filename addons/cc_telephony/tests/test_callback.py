@@ -2,22 +2,32 @@
 through the console's click-to-dial (against the PBX simulator over TCP),
 settled from the callback call's facts."""
 import datetime as dt
+import sqlite3
 
+from psycopg import sql
+
+from trytond import backend
+from trytond.cache import Cache
 from trytond.model.exceptions import AccessError, ValidationError
 from trytond.model.modelsql import SQLConstraintError
 from trytond.model.modelview import AccessButtonError
 from trytond.modules.cc_base.tests.tools import as_user, create_user
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
-    TestCase, activate_module, with_transaction)
+    DB_NAME, TestCase, activate_module, with_transaction)
+from trytond.transaction import Transaction
 
+from ..bridge import Database
 from ..callback import accepted_offer, utcnow
+from ..pbxsim.engine import Callee
+from ..tracker import Tracker
 from .test_console import SimThread
 
 ALICE, BOB, CAROL = 'PJSIP/1001', 'PJSIP/1002', 'PJSIP/1003'
 CALLER = '13800138000'
 E164 = '+8613800138000'
 T0 = dt.datetime(2026, 3, 2, 2, 0, 0)
+WRAPUP = 10
 
 
 def at(seconds):
@@ -116,6 +126,57 @@ class AcceptedOfferTestCase(TestCase):
                 self.assertEqual(accepted_offer(path), accepted)
 
 
+class Snapshot:
+    """The test database as activated, put back before each test: the
+    dispatch commits its attempts, which no rollback undoes (SQLite: the
+    backup API; PostgreSQL: a template database)."""
+
+    def __init__(self):
+        self.template = f'{DB_NAME}_snapshot'
+        if backend.name == 'sqlite':
+            self.copy = sqlite3.connect(':memory:')
+            self._sqlite_backup(restore=False)
+        else:
+            self._pg_copy(DB_NAME, self.template)
+
+    def restore(self):
+        if backend.name == 'sqlite':
+            self._sqlite_backup(restore=True)
+        else:
+            self._pg_copy(self.template, DB_NAME)
+        Cache.drop(DB_NAME)
+
+    def drop(self):
+        if backend.name == 'sqlite':
+            self.copy.close()
+        else:
+            self._pg_execute('DROP DATABASE IF EXISTS {} WITH (FORCE)',
+                self.template)
+
+    def _sqlite_backup(self, restore):
+        database = backend.Database(DB_NAME).connect()
+        connection = database.get_connection()
+        try:
+            if restore:
+                self.copy.backup(connection)
+            else:
+                connection.backup(self.copy)
+        finally:
+            database.put_connection(connection)
+
+    def _pg_copy(self, source, target):
+        backend.Database(DB_NAME).close()
+        self._pg_execute('DROP DATABASE IF EXISTS {} WITH (FORCE)', target)
+        self._pg_execute('CREATE DATABASE {} TEMPLATE {}', target, source)
+
+    @staticmethod
+    def _pg_execute(statement, *names):
+        with Transaction().start(
+                None, 0, close=True, autocommit=True) as transaction:
+            transaction.connection.cursor().execute(sql.SQL(statement).format(
+                    *map(sql.Identifier, names)))
+
+
 class CallbackTestCase(TestCase):
     "Test callbacks: creation, dispatch, settlement"
 
@@ -123,9 +184,18 @@ class CallbackTestCase(TestCase):
     def setUpClass(cls):
         super().setUpClass()
         activate_module('cc_telephony')
+        cls.snapshot = Snapshot()
+
+    @classmethod
+    def tearDownClass(cls):
+        # Other test classes go on with the database as activated.
+        cls.snapshot.restore()
+        cls.snapshot.drop()
+        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
+        self.snapshot.restore()
         self.pbx_sim = SimThread()
         self.addCleanup(self.pbx_sim.stop)
 
@@ -423,6 +493,55 @@ class CallbackTestCase(TestCase):
         self.assertIsNone(callback.dial_id)
 
     @with_transaction()
+    def test_failed_commit_dials_once(self):
+        "The attempt is committed before its Originate: never dialled twice"
+        pool = Pool()
+        Callback = pool.get('cc.callback')
+        _, (_, bob, _), _ = self.setup_center()
+        self.request()
+        Transaction().commit()
+
+        callback, = Callback.dispatch()
+        # What the cron still writes after the Originate fails to commit.
+        Transaction().rollback()
+        self.assertEqual(Callback.dispatch(), [])
+
+        originate, = self.originates()
+        callback = Callback(callback.id)
+        self.assertEqual((callback.state, callback.attempts, callback.agent,
+                callback.dial_id), ('dialing', 1, bob, originate['ChannelId']))
+        self.assertTrue(self.pbx_sim.sim.channels.get(callback.dial_id))
+
+    @with_transaction()
+    def test_refused_originate(self):
+        "An Originate the PBX refuses: a counted attempt, recorded at once"
+        pool = Pool()
+        Agent = pool.get('cc.agent')
+        Callback = pool.get('cc.callback')
+        _, (_, bob, _), _ = self.setup_center(callback_attempts=2)
+        # A typo in Bob's interface: Asterisk answers "Invalid channel".
+        Agent.write([bob], {'interface': 'PJSIP1002'})
+        self.request()
+        Transaction().commit()
+
+        callback, = Callback.dispatch()
+        Transaction().rollback()
+        callback = Callback(callback.id)
+        self.assertEqual((callback.state, callback.attempts, callback.dial_id),
+            ('pending', 1, None))
+        self.assertIn('Invalid channel', callback.note)
+        self.assertGreater(callback.next_attempt, utcnow())
+        self.assertEqual(Callback.dispatch(), [])
+        self.assertEqual(len(self.originates()), 1)
+        self.assertEqual(self.pbx_sim.sim.channels, {})
+
+        Callback.write([callback], {'next_attempt': utcnow()})
+        Callback.dispatch()
+        callback = Callback(callback.id)
+        self.assertEqual((callback.state, callback.attempts), ('failed', 2))
+        self.assertEqual(len(self.originates()), 2)
+
+    @with_transaction()
     def test_lost_attempt(self):
         "An attempt whose call is not on the PBX and not recorded is lost"
         pool = Pool()
@@ -438,11 +557,17 @@ class CallbackTestCase(TestCase):
         self.assertEqual(Callback(callback.id).state, 'dialing')
         self.assertEqual(self.pbx_sim.actions('CoreShowChannels'), [])
 
-        # The simulator's channels never carry the ChannelId: gone.
+        # After it, the PBX still has the call's channel (its Uniqueid is
+        # the ChannelId): in progress.
         Callback.write([callback], {
                 'last_attempt': utcnow() - dt.timedelta(minutes=3)})
         Callback.settle_dialing()
         self.assertTrue(self.pbx_sim.actions('CoreShowChannels'))
+        self.assertEqual(Callback(callback.id).state, 'dialing')
+
+        # The call is over and nothing recorded it: lost.
+        self.pbx_sim.advance(120)
+        Callback.settle_dialing()
         callback = Callback(callback.id)
         self.assertEqual((callback.state, callback.attempts),
             ('pending', 1))
@@ -526,3 +651,110 @@ class CallbackTestCase(TestCase):
             Queue.write([sales], {'callback_attempts': 0})
         with self.assertRaises(ValidationError):
             Queue.write([sales], {'callback_delay': -1})
+
+    # -- through the PBX simulator and the bridge ---------------------------
+
+    def follow_pbx(self):
+        """A tracker following the simulator's events as the bridge does;
+        returns it and the facts it gave."""
+        facts = {'call': [], 'interval': []}
+        tracker = Tracker(lambda kind, data: facts[kind].append(data),
+            wrapup_seconds=lambda interface: WRAPUP)
+        self.pbx_sim.sim.listeners.append(tracker.feed)
+        return tracker, facts
+
+    def store(self, tracker, facts, pbx_id):
+        "What the bridge writes: the facts and live agent states, committed."
+        tracker.tick(self.pbx_sim.sim.now)
+        live = [{'interface': interface, 'state': agent.state,
+                'reason': agent.reason, 'since': agent.start}
+            for interface, agent in tracker.agents.items()]
+        Database(DB_NAME).store(pbx_id, facts['call'], facts['interval'],
+            live)
+        facts['call'].clear()
+        facts['interval'].clear()
+
+    def callback_through_pbx(self, callee):
+        """Alice then Bob sign in; a caller asks for a callback; the cron
+        dispatches it; the simulator plays the call (Bob's phone answers
+        after 3 s, the customer as ``callee``); the bridge stores it.
+        Returns the callback, Bob's live state during the call, and Bob."""
+        sim = self.pbx_sim.sim
+        sim.now = start = utcnow().replace(microsecond=0)
+        sim.callees[CALLER] = callee
+        tracker, facts = self.follow_pbx()
+        with Transaction().start(DB_NAME, 0) as transaction:
+            pool = Pool()
+            Agent = pool.get('cc.agent')
+            _, (alice, bob, _), _ = self.setup_center(callback_delay=5)
+            pbx_id = alice.console_pbx().id
+            Agent.sign_in([bob])
+            self.pbx_sim.advance(60)
+            Agent.sign_in([alice])
+            self.request()
+            transaction.commit()
+        self.pbx_sim.advance(60)
+        self.store(tracker, facts, pbx_id)
+
+        with Transaction().start(DB_NAME, 0):
+            callback, = Pool().get('cc.callback').dispatch()
+        self.pbx_sim.advance(20)
+        self.store(tracker, facts, pbx_id)
+        with Transaction().start(DB_NAME, 0):
+            during = Pool().get('cc.agent')(bob.id).state
+        self.pbx_sim.advance(120)
+        self.store(tracker, facts, pbx_id)
+        return callback.id, during, bob.id, start
+
+    def bob_states(self, start):
+        State = Pool().get('cc.agent.state')
+        return [(s.state, (s.start - start).total_seconds(),
+                (s.end - start).total_seconds()) for s in State.search(
+                [('interface', '=', BOB)], order=[('start', 'ASC')])]
+
+    def test_callback_answered_through_pbx(self):
+        "A callback dialled through the PBX, answered, stored: done"
+        callback_id, during, bob_id, start = self.callback_through_pbx(
+            Callee(answer=4, talk=50))
+
+        with Transaction().start(DB_NAME, 0):
+            Callback = Pool().get('cc.callback')
+            callback = Callback(callback_id)
+            self.assertEqual((callback.state, callback.attempts,
+                    callback.agent.id), ('done', 1, bob_id))
+            call = callback.callback_call
+            self.assertEqual((call.uniqueid, call.linkedid, call.direction,
+                    call.result, call.talk_seconds), (callback.dial_id,
+                    callback.dial_id, 'outbound', 'answered', 50.0))
+            # Bob rang 3 s, then talked (the customer rang 4 s, talked
+            # 50 s), wrapped up, and was ready again.
+            self.assertEqual(during, 'talking')
+            self.assertEqual(self.bob_states(start), [
+                    ('ready', 0.0, 120.0),
+                    ('ringing', 120.0, 123.0),
+                    ('talking', 123.0, 177.0),
+                    ('wrap_up', 177.0, 177.0 + WRAPUP),
+                    ])
+            self.assertEqual(Pool().get('cc.agent')(bob_id).state, 'ready')
+
+    def test_callback_not_answered_through_pbx(self):
+        "A callback the customer does not answer: tried again later"
+        callback_id, during, _, start = self.callback_through_pbx(
+            Callee(answer=None))
+
+        with Transaction().start(DB_NAME, 0):
+            callback = Pool().get('cc.callback')(callback_id)
+            self.assertEqual((callback.state, callback.attempts),
+                ('pending', 1))
+            self.assertEqual(callback.callback_call.result, 'no_answer')
+            self.assertEqual(callback.next_attempt,
+                callback.callback_call.end_time + dt.timedelta(minutes=5))
+            self.assertIn('not reached', callback.note)
+            self.assertEqual(during, 'talking')
+            # Bob's phone rang 3 s, then the customer's 30 s (Dial's
+            # timeout) while Bob waited on the line.
+            self.assertEqual(self.bob_states(start)[1:3], [
+                    ('ringing', 120.0, 123.0),
+                    ('talking', 123.0, 153.0),
+                    ])
+

@@ -772,17 +772,21 @@ class ConsoleTestCase(TestCase):
         Agent = pool.get('cc.agent')
         (_, _, boss), (agent, _, _) = self.setup_center()
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        Call.record_decisions([{'uniqueid': 'w1', 'caller_raw': CALLER,
-                    'dnis': '95588', 'routed_at': now, 'action': 'queue',
-                    'queue': 'sales'}])
+        # Waiting for 0 s and for a minute: beyond the 20 s threshold.
+        Call.record_decisions([{'uniqueid': uniqueid, 'caller_raw': CALLER,
+                    'dnis': '95588', 'action': 'queue', 'queue': 'sales',
+                    'routed_at': now - dt.timedelta(seconds=waited)}
+                for uniqueid, waited in [('w1', 0), ('w2', 60)]])
         Call.agent_connected([connection(uniqueid='a1')])
         Agent.write([agent], {'state': 'talking', 'state_since': now})
 
         with as_user(boss):
             board, = QueueBoard.search([])
-            self.assertEqual((board.waiting, board.offered_today,
-                    board.answered_today, board.agents_busy),
-                (1, 2, 1, 1))
+            self.assertEqual((board.waiting, board.waiting_beyond_limit,
+                    board.offered_today, board.answered_today,
+                    board.agents_busy),
+                (2, 1, 3, 1, 1))
+            self.assertGreaterEqual(board.longest_wait, 60)
             self.assertEqual(board.service_level_today, 100.0)
             agents = {b.agent: b for b in AgentBoard.search([])}
             self.assertEqual(agents[agent].state, 'talking')

@@ -4,11 +4,13 @@ database (slow: a database is built for it)."""
 import asyncio
 import concurrent.futures
 import datetime as dt
+import json
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+from pathlib import Path
 from unittest import mock
 
 from trytond.exceptions import UserError
@@ -191,6 +193,18 @@ class IvrModelTestCase(TestCase):
         self.assertEqual(steps[-1].queue, 'vip')
         self.assertEqual((conversation.path, conversation.language),
             ('welcome>1>2>9>2>2', 'zh'))
+
+        # The demo traffic's callers (ccsuite/demo_pbx.json) reach a queue
+        # or an agent, unless they hang up.
+        traffic = json.loads((Path(demo_telephony.__file__).parent
+                / 'demo_pbx.json').read_text(encoding='utf-8'))['traffic']
+        for digits in traffic['digits']:
+            presses = digits.split(',')
+            if 'h' in presses:
+                presses = presses[:presses.index('h')]
+            _, steps = ivr_engine.run_script(menus, 'welcome', presses)
+            with self.subTest(digits=digits):
+                self.assertIn(steps[-1].kind, {'queue', 'agent'})
 
     @with_transaction()
     def test_decision_recorded_with_ivr_steps(self):
@@ -472,6 +486,13 @@ class KeypadTestCase(unittest.TestCase):
             random.Random(1))
         self.assertEqual((plan.ivr, plan.digits), (None, None))
 
+        # With ivr_share, that share of the callers only.
+        rng = random.Random(1)
+        through_ivr = sum(bool(scenario.random_plan({'rate_per_minute': 1,
+                        'digits': ['1'], 'ivr_share': 0.6}, rng).ivr)
+            for _ in range(1000))
+        self.assertTrue(550 < through_ivr < 650, through_ivr)
+
     def test_client_reads_them(self):
         "fastagi's helpers read the simulator's replies"
         key = fastagi.AGIChannel._key
@@ -650,18 +671,20 @@ class TicketStatusTestCase(TestCase):
         super().setUpClass()
         activate_module(['cc_telephony', 'cc_ticket'])
 
+    def complaints(self, *numbers):
+        "A complaint ticket from each of the contact ``numbers``."
+        pool = Pool()
+        type_, = pool.get('cc.ticket.type').create([{'name': "Complaint",
+                    'code': 'complaint', 'kind': 'complaint'}])
+        return pool.get('cc.ticket').create([{'subject': f"Complaint {n}",
+                    'type': type_.id, 'contact_number': number}
+                for n, number in enumerate(numbers)])
+
     @with_transaction()
     def test_ticket_status(self):
         pool = Pool()
         Option = pool.get('cc.ivr.option')
-        Ticket = pool.get('cc.ticket')
-        type_, = pool.get('cc.ticket.type').create([{'name': "Complaint",
-                    'code': 'complaint', 'kind': 'complaint'}])
-        mine, other = Ticket.create([
-                {'subject': "Broadband down", 'type': type_.id,
-                    'contact_number': '13800138000'},
-                {'subject': "Bill", 'type': type_.id,
-                    'contact_number': '13900139000'}])
+        mine, other = self.complaints('13800138000', '13900139000')
         self.assertIn('ticket_status', Option.ivr_services())
         keyed = ''.join(c for c in mine.number if c.isdigit())
         result = Option.ivr_serve('ticket_status', {
@@ -684,3 +707,36 @@ class TicketStatusTestCase(TestCase):
                                     'service': 'ticket_status'}])]}])
         menus = pool.get('cc.ivr.menu').ivr_snapshot()
         self.assertEqual(menus.services['ticket_status'].digits, 20)
+
+    @with_transaction()
+    def test_open_ticket_said_before_the_menu(self):
+        "TEL-61: a caller with an open ticket first hears its state"
+        pool = Pool()
+        Menu = pool.get('cc.ivr.menu')
+        Option = pool.get('cc.ivr.option')
+        Ticket = pool.get('cc.ticket')
+        old, mine = self.complaints('13800138000', '13800138000')
+        self.assertIn(('open_ticket_status', "Status of the caller's open "
+                "ticket (cc_ticket)"), Menu.get_intro_services())
+        self.assertNotIn('ticket_status',
+            dict(Menu.get_intro_services()))
+        result = Option.ivr_serve('open_ticket_status',
+            {'caller': '+86 138 0013 8000'})
+        self.assertEqual(result.prompts, ('cc-ivr-open-ticket-status',
+                f'cc-ivr-ticket-{mine.state}'))
+        self.assertEqual(result.variables['CC_IVR_TICKET'], mine.number)
+        # Done tickets and other callers' are not told.
+        Ticket.write([old, mine], {'state': 'closed'})
+        for caller in ['13800138000', '13900139000', '']:
+            with self.subTest(caller=caller):
+                result = Option.ivr_serve('open_ticket_status',
+                    {'caller': caller})
+                self.assertEqual((result.prompts, result.next),
+                    ((), 'menu'))
+        # A menu opens with it; an action that needs keys cannot.
+        menu, = Menu.create([{'code': 'm', 'name': "M",
+                    'intro_service': 'open_ticket_status'}])
+        self.assertEqual(Menu.ivr_snapshot()['m'].intro,
+            'open_ticket_status')
+        with self.assertRaises(ValidationError):
+            Menu.write([menu], {'intro_service': 'ticket_status'})

@@ -126,6 +126,41 @@ class ConversationTestCase(unittest.TestCase):
         self.assertEqual(conversation.variables_for_agent(), {
                 'CC_IVR_PATH': 'main>3>0', 'CC_IVR_ACCOUNT': '12345678'})
 
+    def test_intro_said_first_then_the_menu(self):
+        "TEL-61: the menu's intro speaks first, once; then the menu as ever"
+        menus = demo_menus()
+        main = menus['main']
+        menus.by_code['main'] = Menu(main.code, main.name, main.greeting,
+            main.parent, retries=main.retries, options=main.options,
+            intro='hours')
+        conversation = Conversation(menus, 'lang')
+        conversation.start()
+        self.assertEqual(conversation.press('1'), Serve('main', 'hours'))
+        step = conversation.served(ServiceResult(prompts=('cc-open-ticket',),
+                outcome='open ticket'))
+        # The intro's words, then the greeting, in the language chosen.
+        self.assertEqual(step, Ask('main', 'cc-main', 5.0,
+                notices=('cc-open-ticket',), language='zh'))
+        # Back in the menu later: no intro again.
+        conversation.press('2')
+        self.assertEqual(conversation.press('9'),
+            Ask('main', 'cc-main', 5.0))
+        self.assertIn('Menu main opens with self-service hours.',
+            conversation.explanation)
+        # Nothing to say: straight to the greeting.
+        _, steps = run_script(menus, 'main', ['1'],
+            {'hours': ServiceResult(outcome='nothing')})
+        self.assertEqual(steps[1:], [Ask('main', 'cc-main', 5.0),
+                Done('queue', 'main', 'sales', 2)])
+
+    def test_intro_needing_keys_is_not_run(self):
+        menus = demo_menus()
+        main = menus['main']
+        menus.by_code['main'] = Menu(main.code, greeting=main.greeting,
+            options=main.options, intro='account')
+        self.assertEqual(Conversation(menus, 'main').start(),
+            Ask('main', 'cc-main', 5.0))
+
     def test_self_service_without_input_to_agent(self):
         _, steps = run_script(demo_menus(), 'main', ['4'],
             {'hours': ServiceResult(next='agent', outcome='closed')})

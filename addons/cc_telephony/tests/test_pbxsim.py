@@ -12,6 +12,7 @@ import pytest
 
 from .. import ami, fastagi
 from ..pbxsim import scenario
+from ..pbxsim.engine import Callee
 from ..pbxsim.server import AMIServer
 from ..tracker import Tracker
 
@@ -71,7 +72,10 @@ class Bench:
         await asyncio.wait_for(self.client.connected.wait(), 5)
 
     def _count(self, event):
-        self.emitted += bool(self.ami_server.clients)
+        # OriginateResponse has a Response header: the client takes it for
+        # an answer (to an action already answered) and drops it.
+        self.emitted += bool(self.ami_server.clients) and (
+            event['Event'] != 'OriginateResponse')
 
     def _event(self, event):
         self.received += event['Event'] != 'FullyBooted'
@@ -691,3 +695,141 @@ def test_router_wait_limit_and_overflow_drive_the_queue():
         ('VarSet', 'QUEUESTATUS', 'TIMEOUT'),
         ('QueueCallerJoin', 'backup', None),
         ('QueueCallerLeave', 'backup', None)]
+
+
+CUSTOMER, DIAL_ID = '13800138000', 'cc-dial-1-20260105010005'
+
+
+def originate_bench(callee, steps=(), **headers):
+    """Alice (logged in) originates a call to ``callee`` (a pbxsim Callee)
+    with a ChannelId, as the console's click-to-dial; returns the bench,
+    the events emitted and the Originate's answer."""
+    async def run():
+        bench = Bench()
+        await bench.start(LOGINS[:1] + list(steps))
+        bench.sim.callees[CUSTOMER] = callee
+        events = []
+        bench.sim.listeners.append(events.append)
+        await bench.advance(5)
+        response = await bench.client.action('Originate', Channel=ALICE,
+            Context='from-internal', Exten=CUSTOMER, Priority='1',
+            CallerID='1001', Async='true', ChannelId=DIAL_ID,
+            Timeout='30000', **headers)
+        await bench.advance(200)
+        await bench.stop()
+        return bench, events, response
+    return asyncio.run(run())
+
+
+
+def test_originate_channel_id_is_the_call():
+    "ChannelId becomes the Uniqueid and Linkedid of the whole call"
+    bench, events, response = originate_bench(Callee(answer=4, talk=50),
+        [call(20, '13800000002', talk=30)])
+    assert response.ok
+    mine = [e for e in events if e.get('Linkedid') == DIAL_ID
+        or e.get('DestLinkedid') == DIAL_ID or e['Event'] in (
+            'OriginateResponse',)]
+    kinds = [(e['Event'], e.get('Channel', '').split('-')[0],
+            e.get('DialStatus') or e.get('Response')
+            or e.get('ChannelStateDesc')) for e in mine if e['Event'] in (
+            'Newchannel', 'Newstate', 'DialBegin', 'DialEnd', 'BridgeEnter',
+            'Hangup', 'OriginateResponse')]
+    assert kinds == [
+        ('Newchannel', ALICE, 'Down'), ('Newstate', ALICE, 'Ringing'),
+        ('Newstate', ALICE, 'Up'), ('OriginateResponse', ALICE, 'Success'),
+        ('Newchannel', 'PJSIP/trunk', 'Down'),
+        ('DialBegin', ALICE, 'Up'), ('Newstate', 'PJSIP/trunk', 'Ringing'),
+        ('Newstate', 'PJSIP/trunk', 'Up'), ('DialEnd', ALICE, 'ANSWER'),
+        ('BridgeEnter', ALICE, 'Up'), ('BridgeEnter', 'PJSIP/trunk', 'Up'),
+        ('Hangup', ALICE, 'Up'), ('Hangup', 'PJSIP/trunk', 'Up')]
+    first = mine[0]
+    assert (first['Uniqueid'], first['Linkedid']) == (DIAL_ID, DIAL_ID)
+    originated, = [e for e in mine if e['Event'] == 'OriginateResponse']
+    assert (originated['Uniqueid'], originated['Reason']) == (DIAL_ID, '4')
+    outbound, inbound = sorted(bench.calls, key=lambda c: c['direction'],
+        reverse=True)
+    assert (outbound['uniqueid'], outbound['linkedid'], outbound['result'],
+        outbound['dnis']) == (DIAL_ID, DIAL_ID, 'answered', CUSTOMER)
+    assert [(leg['agent_interface'], leg['ring_seconds'],
+            leg['talk_seconds']) for leg in outbound['legs']] == [
+        ('PJSIP/trunk', 4.0, 50.0)]
+    # Alice is busy on her own call (the queue caller of 20 s waits for
+    # her), then wraps up as after any call.
+    # Alice is busy on her own call: the queue caller of 20 s waits until
+    # she hangs up (at 62) to ring her.
+    assert bench.states(ALICE) == [
+        ('ready', None, None, 0.0, 5.0),
+        ('ringing', None, None, 5.0, 8.0),
+        ('talking', None, None, 8.0, 62.0),
+        ('ringing', None, 'sales', 62.0, 65.0),
+        ('talking', None, 'sales', 65.0, 95.0),
+        ('wrap_up', None, 'sales', 95.0, 105.0)]
+    assert (inbound['wait_seconds'], inbound['legs'][0]['agent_interface']
+        ) == (45.0, ALICE)
+    assert inbound['wait_seconds'] >= 42.0
+
+
+def test_originate_not_answered_and_refused():
+    "A customer who does not answer; Originates pbxsim refuses"
+    bench, events, response = originate_bench(Callee(answer=None))
+    outbound, = bench.calls
+    assert (outbound['uniqueid'], outbound['result']) == (
+        DIAL_ID, 'no_answer')
+    assert [e['DialStatus'] for e in events if e['Event'] == 'DialEnd'] == [
+        'NOANSWER']
+    assert bench.states(ALICE) == [
+        ('ready', None, None, 0.0, 5.0),
+        ('ringing', None, None, 5.0, 8.0),
+        ('talking', None, None, 8.0, 38.0),
+        ('wrap_up', None, None, 38.0, 48.0)]
+
+    async def refused():
+        bench = Bench()
+        await bench.start(LOGINS[:1])
+        client = bench.client
+        errors = []
+        for channel, channel_id in [('PJSIP1001', 'x'), (ALICE, 'x' * 150),
+                ('', 'x')]:
+            with pytest.raises(ami.AMIError) as error:
+                await client.action('Originate', Channel=channel,
+                    Exten=CUSTOMER, ChannelId=channel_id, Async='true')
+            errors.append(str(error.value))
+        events = []
+        bench.sim.listeners.append(events.append)
+        # A ChannelId in use: queued, then failed; nothing is dialled.
+        for _ in range(2):
+            await client.action('Originate', Channel='PJSIP/1005',
+                Exten=CUSTOMER, ChannelId='twice', Async='true')
+        await bench.stop()
+        return errors, events
+    errors, events = asyncio.run(refused())
+    assert ['Invalid channel' in errors[0], 'exceeds' in errors[1],
+        'not specified' in errors[2]] == [True] * 3
+    assert [(e['Response'], e['Reason']) for e in events
+        if e['Event'] == 'OriginateResponse'] == [
+        ('Success', '4'), ('Failure', '0')]
+    assert len([e for e in events if e['Event'] == 'Newchannel'
+            and e['Uniqueid'] == 'twice']) == 1
+
+
+def test_agent_dialling_from_phone_is_busy():
+    "An agent who dials from their phone talks from the first ring on"
+    intervals = []
+    tracker = Tracker(lambda kind, data: intervals.append(data)
+        if kind == 'interval' else None, wrapup_seconds=lambda i: 0)
+    phone = {'Channel': 'PJSIP/1001-00000001', 'Uniqueid': '9.1',
+        'Linkedid': '9.1', 'Context': 'from-internal', 'Exten': CUSTOMER,
+        'ChannelState': '4', 'CallerIDNum': '1001'}
+    member = {'Queue': 'sales', 'Interface': ALICE, 'Paused': '0',
+        'Status': '1'}
+    stamp = START.replace(tzinfo=dt.timezone.utc).timestamp()
+    for offset, event in [(0, {'Event': 'QueueMemberAdded', **member}),
+            (10, {'Event': 'Newchannel', **phone}),
+            (40, {'Event': 'Hangup', 'Cause': '16', **phone}),
+            (50, {'Event': 'QueueMemberStatus', **member})]:
+        tracker.feed({**event, 'Timestamp': f'{stamp + offset:.6f}'})
+    assert [(i['state'], (i['start'] - START).total_seconds(),
+            (i['end'] - START).total_seconds()) for i in intervals] == [
+        ('ready', 0.0, 10.0), ('talking', 10.0, 40.0)]
+    assert tracker.agents[ALICE].state == 'ready'

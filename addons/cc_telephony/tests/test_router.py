@@ -1,5 +1,6 @@
 """The router's snapshot from the database, and its FastAGI answers."""
 import asyncio
+import concurrent.futures
 import datetime as dt
 import threading
 import unittest
@@ -10,7 +11,10 @@ from trytond.modules.cc_telephony.router import (
     Router, Snapshot, call_info, handle)
 from trytond.modules.cc_telephony.routing import Caller as RoutingCaller
 from trytond.modules.cc_telephony.routing import Decision
+from trytond import backend
+from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 from trytond.tests.test_tryton import (
     DB_NAME, TestCase, activate_module, with_transaction)
 
@@ -233,6 +237,96 @@ class RouterTestCase(TestCase):
             NOW - dt.timedelta(days=30))
         self.assertEqual(last[0], 'PJSIP/8002')
 
+    @unittest.skipUnless(backend.name == 'postgresql',
+        "covering indexes (INCLUDE) are PostgreSQL's")
+    @with_transaction()
+    def test_caller_lookup_indexes_cover_it(self):
+        "The caller's parties and tiers can be read from two indexes alone"
+        cursor = Transaction().connection.cursor()
+        cursor.execute("SELECT tablename, indexdef FROM pg_indexes "
+            "WHERE tablename IN ('party_contact_mechanism', 'party_party') "
+            "AND indexdef LIKE '%INCLUDE%'")
+        covering = {(table, definition.split(' USING ')[1])
+            for table, definition in cursor}
+        # What the lookup reads of each row (lookup.py call_reads), behind
+        # the column it searches by.
+        self.assertLessEqual({
+                ('party_contact_mechanism',
+                    'btree (value_compact) INCLUDE (party, type, active)'),
+                ('party_party', 'btree (id) INCLUDE (cc_tier, active)'),
+                }, covering)
+
+    @unittest.skipUnless(backend.name == 'postgresql',
+        "SQLite's :memory: database is one per connection")
+    def test_warm_up_prepares_every_thread(self):
+        "At start every deciding thread has its connection and statement"
+        threads = 3
+        router = Router(DB_NAME, cache_seconds=60)
+        with concurrent.futures.ThreadPoolExecutor(threads) as executor:
+            router.warm_up(executor, threads)
+            barrier = threading.Barrier(threads)
+
+            def connection_state():
+                barrier.wait(10)
+                connection = router.lookup._local.connection
+                cursor = connection.cursor()
+                cursor.execute('SELECT count(*) FROM pg_prepared_statements')
+                prepared, = cursor.fetchone()
+                cursor.execute('SHOW enable_seqscan')
+                seqscan, = cursor.fetchone()
+                router.lookup.reset()
+                return id(connection), prepared, seqscan
+            states = list(executor.map(lambda _: connection_state(),
+                    range(threads)))
+        self.assertEqual(len({c for c, _, _ in states}), threads)
+        for _, prepared, seqscan in states:
+            self.assertGreaterEqual(prepared, 1)
+            # The index walk of Lookup.warm_up leaves the planner as it was.
+            self.assertEqual(seqscan, 'on')
+
+    @with_transaction()
+    def test_overflow_on_falling_service_level(self):
+        "TEL-54: the last 30 minutes' service level sends callers to help"
+        pool = Pool()
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        Call = pool.get('cc.call')
+        router = self.setup_center()
+        sales, = Queue.search([('code', '=', 'sales')])
+        helper, = Agent.create([{'interface': 'PJSIP/8009'}])
+        help_desk, = Queue.create([{'name': "Help", 'code': 'help',
+                    'members': [('create', [{'agent': helper.id}])]}])
+        Queue.write([sales], {'overflow_queue': help_desk.id,
+                'overflow_service_level': 80})
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        Agent.update_live_states([{'interface': i, 'state': s, 'since': now}
+                for i, s in [('PJSIP/8002', 'talking'),
+                    ('PJSIP/8003', 'talking'), ('PJSIP/8009', 'ready')]])
+        # One answered within the 20 s threshold, one abandoned: 50 %.
+        entered = now - dt.timedelta(minutes=5)
+        Call.ingest_facts([{
+                    'uniqueid': f'sl.{n}', 'linkedid': f'sl.{n}',
+                    'direction': 'inbound', 'caller_raw': '13700137000',
+                    'dnis': '95588', 'queue': 'sales', 'enter_time': entered,
+                    'answer_time': (entered + dt.timedelta(seconds=5)
+                        if answered else None),
+                    'end_time': entered + dt.timedelta(seconds=60),
+                    'result': 'answered' if answered else 'abandoned',
+                    'wait_seconds': 5.0 if answered else 40.0,
+                    'legs': [],
+                    } for n, answered in enumerate([True, False])])
+        self.assertEqual(Queue.recent_service_levels(now), {'sales': 50.0})
+
+        decision = router.decide({'uniqueid': 'x',
+                'caller_raw': '13700137000', 'dnis': '95588'}, NOW)
+        self.assertEqual(decision.queue, 'help')
+        self.assertIn('Service level of sales is 50.0% (under 80.0%): '
+            'overflow to help, where an agent is ready.',
+            decision.explanation)
+
+        with self.assertRaises(ValidationError):
+            Queue.write([sales], {'overflow_service_level': 120})
+
     @with_transaction()
     def test_decisions_same_as_from_orm(self):
         "The router's SQL path decides what the engine decides on ORM data"
@@ -366,7 +460,6 @@ class RouterTestCase(TestCase):
         from pathlib import Path
 
         from trytond.modules.cc_telephony.routing import SENTENCES
-        from trytond.transaction import Transaction
         pool = Pool()
         Call = pool.get('cc.call')
         Message = pool.get('ir.message')
@@ -453,18 +546,44 @@ class CallInfoTestCase(unittest.TestCase):
             loads.append(current[0])
             return {'n': len(loads)}
 
-        def stamp_in(database, user, pool):
+        def check_in(database, user, pool):
             current[0] = next(database_stamps, current[0])
             if len(loads) == 2:
                 checked.set()
-            return current[0]
-        snapshot._load_in, snapshot._stamp_in = load_in, stamp_in
+            return current[0], {}
+        snapshot._load_in, snapshot._check_in = load_in, check_in
         snapshot.get(None, 'main', 'db')
         snapshot.keep_fresh('db', 0, None, 'main')
         self.addCleanup(snapshot.stop_refreshing)
         self.assertTrue(checked.wait(10))
         # Loaded with 'a', three checks found 'a', then 'b' made it reload.
         self.assertEqual(loads, ['a', 'b'])
+
+    def test_refresher_renews_service_levels(self):
+        "Between reloads the refresher renews the service levels only"
+        snapshot = Snapshot(max_age=0.05)
+        levels = iter([{'sales': 90.0}, {'sales': 70.0}])
+        loads = []
+        renewed = threading.Event()
+
+        def load_in(database, user, pool, code):
+            snapshot.stamp = 'a'
+            loads.append(code)
+            return {'queues': 'loaded', 'service_levels': {}}
+
+        def check_in(database, user, pool):
+            level = next(levels, None)
+            if level is None:
+                renewed.set()
+            return 'a', level or {'sales': 70.0}
+        snapshot._load_in, snapshot._check_in = load_in, check_in
+        snapshot.get(None, 'main', 'db')
+        snapshot.keep_fresh('db', 0, None, 'main')
+        self.addCleanup(snapshot.stop_refreshing)
+        self.assertTrue(renewed.wait(10))
+        self.assertEqual(snapshot.values,
+            {'queues': 'loaded', 'service_levels': {'sales': 70.0}})
+        self.assertEqual(loads, ['main'])
 
     def test_no_cache_reads_for_every_call(self):
         "--cache-seconds 0 (the benchmark's baseline) reads at each call"
@@ -505,7 +624,12 @@ class WriterBatchTestCase(unittest.TestCase):
 
     def test_write_loop_stores_then_stops(self):
         import queue
+        import tempfile
         router = Router.__new__(Router)
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        router.spool_dir = directory.name
+        router.incarnation = lambda: {'database': 'test', 'pbx': None}
         stored = []
         router.write = stored.append
         decisions = queue.Queue()

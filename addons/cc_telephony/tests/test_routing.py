@@ -355,6 +355,40 @@ class BusyTestCase(unittest.TestCase):
                 agents=[agent('PJSIP/1', state='talking')]))
         self.assertEqual(decision.queue, 'sales')
 
+    def test_service_level_under_floor_overflows_to_a_ready_agent(self):
+        "TEL-54: behind on service level, all busy: help from the backup"
+        queues = {
+            'sales': Queue('sales', overflow='backup',
+                overflow_service_level=80, busy_action='callback'),
+            'backup': Queue('backup', skills={'billing': (1, 1)}),
+            }
+        busy = agent('PJSIP/1', state='talking')
+        helper = agent('PJSIP/2', queues={'backup': 0},
+            skills={'billing': 3})
+
+        def routed(level, agents=(busy, helper), queues=queues):
+            return decide(request(queues=queues, agents=agents,
+                    service_levels={'sales': level}))
+        decision = routed(62.5)
+        self.assertEqual((decision.action, decision.queue, decision.agent),
+            ('queue', 'backup', 'PJSIP/2'))
+        self.assertIn('Service level of sales is 62.5% (under 80%): '
+            'overflow to backup, where an agent is ready.',
+            decision.explanation)
+        # At or above the floor, without figures, or nobody ready there:
+        # the queue's own busy action.
+        for decision in [routed(80.0), routed(None),
+                routed(50.0, agents=(busy, agent('PJSIP/2', 'talking',
+                            queues={'backup': 0}))),
+                routed(50.0, queues=dict(queues, backup=Queue('backup',
+                            calendar=Calendar(False))))]:
+            with self.subTest(explanation=decision.explanation):
+                self.assertEqual((decision.action, decision.queue),
+                    ('callback', 'sales'))
+        # A queue without a floor never overflows on service level.
+        queues['sales'] = Queue('sales', overflow='backup')
+        self.assertEqual(routed(10.0).queue, 'sales')
+
     def test_unknown_members_leave_distribution_to_pbx(self):
         queues = {'sales': Queue('sales', busy_action='callback')}
         decision = decide(request(queues=queues))

@@ -1,7 +1,7 @@
 """Tests of the on-disk AMI event spool."""
 import logging
 
-from ..spool import Spool
+from ..spool import Spool, claim
 
 EVENTS = [{'Event': 'Newchannel', 'Uniqueid': str(n), 'CallerIDName': '张三'}
     for n in range(5)]
@@ -68,3 +68,26 @@ def test_corrupt_line_is_skipped(tmp_path, caplog):
         with caplog.at_level(logging.WARNING):
             assert replayed(spool) == [EVENTS[0], EVENTS[1]]
     assert 'corrupt record' in caplog.text
+
+
+def test_deferred_claim_sets_aside_only_what_was_inherited(tmp_path):
+    """A consumer appending before it knows who it is: the next claim sets
+    aside what another owner left, across a reopen, and keeps the rest."""
+    path, owner = str(tmp_path / 'events.jsonl'), str(tmp_path / 'owner')
+    assert claim(owner, 'old', [path]) == {}
+    with Spool(path) as spool:
+        spool.append(EVENTS[0])
+    with Spool(path) as spool:
+        spool.defer_claim()
+        spool.append(EVENTS[1])
+    with Spool(path) as spool:
+        spool.defer_claim()
+        spool.append(EVENTS[2])
+        moved = claim(owner, 'new', [], [spool])
+        assert replayed(spool) == EVENTS[1:3]
+    assert replayed(reader(moved[path])) == [EVENTS[0]]
+    assert not (tmp_path / 'events.jsonl.unclaimed').exists()
+    # Claimed: the next owner check keeps everything.
+    with Spool(path) as spool:
+        assert claim(owner, 'new', [], [spool]) == {}
+        assert replayed(spool) == EVENTS[1:3]
