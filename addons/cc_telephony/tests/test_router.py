@@ -3,6 +3,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import threading
+import time
 import unittest
 
 from trytond.modules.cc_telephony import fastagi
@@ -622,6 +623,24 @@ class WriterBatchTestCase(unittest.TestCase):
         self.assertIsNone(Router._next_batch(queue.Queue(),
                 alive=lambda: False))
 
+
+    def test_batch_lingers_for_what_comes_after_the_first(self):
+        "Decisions queued while the writer lingers join the batch."
+        import queue
+        decisions = queue.Queue()
+        decisions.put(1)
+        later = threading.Timer(0.02, decisions.put, args=(2,))
+        later.start()
+        self.addCleanup(later.cancel)
+        self.assertEqual(Router._next_batch(decisions, linger=1.0), [1, 2])
+
+    def test_batch_does_not_linger_after_the_stop_marker(self):
+        import queue
+        decisions = queue.Queue()
+        decisions.put(None)
+        started = time.monotonic()
+        self.assertEqual(Router._next_batch(decisions, linger=30), [None])
+        self.assertLess(time.monotonic() - started, 25)
     def test_write_loop_stores_then_stops(self):
         import queue
         import tempfile
