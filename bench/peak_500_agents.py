@@ -20,7 +20,6 @@ intervals emitted and stored. ``--quick``: 50 agents, 300 calls.
 """
 import argparse
 import asyncio
-import concurrent.futures
 import datetime as dt
 import json
 import random
@@ -96,35 +95,31 @@ class Counters:
             self.pbx_completed += 1
 
 
-async def flush_loop(link):
-    while True:
-        await asyncio.sleep(0.1)
-        await link.flush()
-
-
 def heartbeat(sim):
     sim.emit('DeviceStateChange', Device='PJSIP/heartbeat', State='NOT_INUSE')
     sim.at(1, heartbeat, sim)
 
 
-async def play(name, database, pbx, arguments, numbers, spool_dir):
-    from trytond.modules.cc_telephony.bridge import PbxLink
+def peak_simulator(agents, calls, numbers, start, agi_port):
+    "The PBX simulator with the peak's agents signed in and calls scheduled."
     from trytond.modules.cc_telephony.pbxsim import scenario
-    from trytond.modules.cc_telephony.pbxsim.server import AMIServer
+    sim = scenario.build(scenario_of(agents, start),
+        f'agi://127.0.0.1:{agi_port}/route')
+    schedule_calls(sim, calls, numbers, random.Random(3000))
+    return sim
+
+
+async def play(name, database, pbx, arguments, numbers, spool_dir):
     start = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None,
         microsecond=0)
-    sim = scenario.build(scenario_of(arguments.agents, start),
-        f'agi://127.0.0.1:{pbx["agi_port"]}/route')
-    schedule_calls(sim, arguments.calls, numbers, random.Random(3000))
+    sim = peak_simulator(arguments.agents, arguments.calls, numbers, start,
+        pbx['agi_port'])
     heartbeat(sim)
-    server = AMIServer(sim, {pbx['username']: pbx['secret']})
-    await server.start('127.0.0.1', pbx['port'])
-    executor = concurrent.futures.ThreadPoolExecutor(1)
-    link = PbxLink(pbx, database, executor, spool_dir, clock_speed=0)
+    chain = bench.BridgedSimulator(sim, pbx, database, spool_dir,
+        clock_speed=0)
+    link = chain.link
     counters = Counters(sim, link)
-    link.client.start()
-    await asyncio.wait_for(link.client.connected.wait(), 60)
-    flusher = asyncio.ensure_future(flush_loop(link))
+    await chain.start()
     started = time.perf_counter()
     for second in range(1, PEAK_SECONDS + TAIL_SECONDS + 1):
         await sim.advance_to(start + dt.timedelta(seconds=second))
@@ -135,14 +130,9 @@ async def play(name, database, pbx, arguments, numbers, spool_dir):
     while (len(counters.calls) < counters.pbx_completed or link.sink.pending
             or link.sink.backlog) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    flusher.cancel()
-    await link.client.close()
-    link.tracker.flush()
-    await link.flush()
-    await asyncio.get_running_loop().run_in_executor(executor, lambda: None)
+    await chain.drain()
     stored_after = time.perf_counter() - started
-    await server.stop()
-    executor.shutdown()
+    await chain.close()
     return {'start': start, 'wall_seconds': round(simulated, 1),
         'wall_seconds_until_stored': round(stored_after, 1),
         'pbx_seconds': int((sim.now - start).total_seconds()),

@@ -2,6 +2,8 @@
 
 trytond binds its database backend when it is first imported, so each
 benchmark runs one backend per process (``per_backend``)."""
+import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -151,3 +153,44 @@ def schedule_arrivals(sim, traffic, times, rng, callers=(), dnis='10086',
             plan.caller = rng.choice(callers)
         plan.dnis, plan.queue = dnis, queue
         sim.at(float(round(at)), sim.arrive, plan)
+
+
+class BridgedSimulator:
+    """A pbxsim simulator serving AMI on ``pbx['port']``, followed over TCP
+    by the bridge's PbxLink (in this process, so that its facts can be
+    counted: wrap ``link.tracker.on_fact`` before ``start``), which writes
+    to the database every 0.1 s."""
+
+    def __init__(self, sim, pbx, database, spool_dir, clock_speed):
+        from trytond.modules.cc_telephony.bridge import PbxLink
+        from trytond.modules.cc_telephony.pbxsim.server import AMIServer
+        self.sim, self.pbx = sim, pbx
+        self.server = AMIServer(sim, {pbx['username']: pbx['secret']})
+        self.executor = concurrent.futures.ThreadPoolExecutor(1)
+        self.link = PbxLink(pbx, database, self.executor, spool_dir,
+            clock_speed=clock_speed)
+        self._flusher = None
+
+    async def start(self):
+        await self.server.start('127.0.0.1', self.pbx['port'])
+        self.link.client.start()
+        await asyncio.wait_for(self.link.client.connected.wait(), 60)
+        self._flusher = asyncio.ensure_future(self._flush_loop())
+
+    async def _flush_loop(self):
+        while True:
+            await asyncio.sleep(0.1)
+            await self.link.flush()
+
+    async def drain(self):
+        "Stop following the PBX; return once all the bridge holds is stored."
+        self._flusher.cancel()
+        await self.link.client.close()
+        self.link.tracker.flush()
+        await self.link.flush()
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, lambda: None)
+
+    async def close(self):
+        await self.server.stop()
+        self.executor.shutdown()

@@ -3,6 +3,7 @@
 Chromium is Debian's (scripts/chromium.sh); Playwright only drives it. The
 flags keep it off the network this machine does not have."""
 import contextlib
+import os
 import tempfile
 
 CHROMIUM = '/usr/bin/chromium'
@@ -12,15 +13,35 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
 
 
 @contextlib.contextmanager
-def chromium_page(timeout_ms=30_000, **options):
+def _children_on(cpus):
+    """Processes started inside run on ``cpus`` (None: anywhere): a child
+    inherits the CPU affinity of the thread that starts it, and so do its
+    own children, even those started later (Chromium's renderers)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def chromium_page(timeout_ms=30_000, cpus=None, **options):
     """A page of a fresh Chromium profile; ``page.errors`` collects the
-    JavaScript errors it raises."""
+    JavaScript errors it raises. ``cpus``: the CPUs Chromium and its
+    Playwright driver may use (as on an agent's own PC), None for all."""
     from playwright.sync_api import sync_playwright
-    with sync_playwright() as driver, \
-            tempfile.TemporaryDirectory(prefix='cc-chromium-') as profile:
-        context = driver.chromium.launch_persistent_context(profile,
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={'width': 1366, 'height': 850}, **options)
+    with contextlib.ExitStack() as stack:
+        profile = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix='cc-chromium-'))
+        with _children_on(cpus):
+            driver = stack.enter_context(sync_playwright())
+            context = driver.chromium.launch_persistent_context(profile,
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                viewport={'width': 1366, 'height': 850}, **options)
         context.set_default_timeout(timeout_ms)
         page = context.pages[0] if context.pages else context.new_page()
         page.errors = []

@@ -27,6 +27,16 @@
             'seconds': 's', 'choose': 'Choose the caller',
             'new': 'New customer', 'close': 'Close'},
     };
+    // The call form's Recording page (TEL-73): the recording streams from
+    // a signed URL (cc.call.recording_url, a few minutes valid, one audited
+    // listen each) into an <audio> element, so that the browser seeks
+    // with Range requests instead of loading the whole file over RPC.
+    var RECORDING_MODEL = 'cc.call';
+    var RECORDING_FIELD = 'recording_filename';
+    var RECORDING_TEXTS = {
+        'zh_CN': {'play': '播放录音', 'download': '下载'},
+        'en': {'play': 'Play Recording', 'download': 'Download'},
+    };
 
     var cc = window.ccScreenPop = {
         user_id: null,
@@ -39,9 +49,10 @@
         spare: null,  // {key, tab}
     };
 
-    function text(key) {
+    function text(key, texts) {
+        texts = texts || TEXTS;
         var lang = (Sao.i18n.getlang() || 'en').replace('-', '_');
-        var table = TEXTS[lang] || TEXTS[lang.split('_')[0]] || TEXTS.en;
+        var table = texts[lang] || texts[lang.split('_')[0]] || texts.en;
         return table[key];
     }
 
@@ -423,6 +434,80 @@
             return;
         }
         return wizard_response.call(this, definition);
+    };
+
+    // The file name with a Play button; pressing it asks for a URL (errors
+    // such as "not allowed" or "file missing" show as usual) and plays it.
+    var RecordingPlayer = Sao.class_(Sao.View.Form.Widget, {
+        init: function(view, attributes) {
+            RecordingPlayer._super.init.call(this, view, attributes);
+            this.el = jQuery('<div/>', {'class': 'cc-recording'});
+            this.name = jQuery('<span/>', {'class': 'cc-recording-name'})
+                .appendTo(this.el);
+            this.play = jQuery('<button/>', {
+                'type': 'button',
+                'class': 'btn btn-default btn-sm cc-recording-play',
+                'style': 'margin: 0 0.75em',
+                'text': text('play', RECORDING_TEXTS),
+            }).click(this.issue.bind(this)).appendTo(this.el);
+            this.audio = jQuery('<audio/>', {
+                'class': 'cc-recording-audio',
+                'controls': true,
+                'preload': 'metadata',
+            }).hide().appendTo(this.el);
+            this.download = jQuery('<a/>', {
+                'class': 'cc-recording-download',
+                'style': 'margin-left: 0.75em',
+                'text': text('download', RECORDING_TEXTS),
+            }).hide().appendTo(this.el);
+            this.record_id = null;
+        },
+        display: function() {
+            RecordingPlayer._super.display.call(this);
+            var record = this.record;
+            var filename = record ?
+                record.field_get_client(this.field_name) : '';
+            this.name.text(filename || '');
+            this.play.prop('disabled', !filename || record.id < 0);
+            if ((record ? record.id : null) !== this.record_id) {
+                this.record_id = record ? record.id : null;
+                this.stop();
+            }
+        },
+        stop: function() {
+            this.audio[0].pause();
+            this.audio.removeAttr('src').hide();
+            this.download.removeAttr('href').hide();
+        },
+        issue: function() {
+            var record = this.record;
+            var filename = this.name.text();
+            Sao.rpc({
+                'method': 'model.' + RECORDING_MODEL + '.recording_url',
+                'params': [[record.id], record.get_context()],
+            }, Sao.Session.current_session).done(function(urls) {
+                if (record !== this.record) {
+                    return;
+                }
+                this.audio.attr('src', urls[0]).show();
+                this.download.attr({'href': urls[0], 'download': filename})
+                    .show();
+                this.audio[0].play().catch(function() {});
+            }.bind(this));
+        },
+    });
+    Sao.View.FormXMLViewParser.WIDGETS.cc_recording = RecordingPlayer;
+
+    // The form's view is standard (a char field, which a view may name
+    // only with the widgets trytond knows): the player replaces it here.
+    var parse_field = Sao.View.FormXMLViewParser.prototype._parse_field;
+    Sao.View.FormXMLViewParser.prototype._parse_field = function(
+            node, attributes) {
+        if (this.view.screen.model_name === RECORDING_MODEL &&
+                attributes.name === RECORDING_FIELD) {
+            attributes.widget = 'cc_recording';
+        }
+        return parse_field.call(this, node, attributes);
     };
 
     // The console's record is read again (live state, today's figures)

@@ -40,17 +40,26 @@ def serialize(message):
     return b''.join(lines) + EOL
 
 
+# Keys the client and the tracker read as one string: Asterisk never repeats
+# them, and a frame that does cannot be dispatched.
+SINGLE_KEYS = frozenset(('Event', 'Response', 'Action', 'ActionID',
+        'EventList'))
+
+
 def parse_frame(text):
     """Return the message dict of one frame's text, or None if malformed.
 
     Repeated keys become a list, as AMI repeats ``ChanVariable`` and the
-    like.  A line without ``": "`` or a frame with none of ``Event``,
-    ``Response`` or ``Action`` is malformed.
+    like.  A line without ``": "``, a frame with none of ``Event``,
+    ``Response`` or ``Action``, or one repeating a key that says what the
+    frame is (SINGLE_KEYS) is malformed.
     """
     message = {}
     for line in text.split('\r\n'):
         key, sep, value = line.partition(': ')
         if not sep or not key.strip():
+            return None
+        if key in message and key in SINGLE_KEYS:
             return None
         if key in message:
             previous = message[key]

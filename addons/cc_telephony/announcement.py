@@ -101,10 +101,12 @@ class Announcement(
 
     @classmethod
     def routing_snapshot(cls):
-        """routing.Announcement of every active announcement, past and
-        future ones included: the router decides which is in force at the
+        """routing.Announcement of every active announcement that has not
+        ended: the router checks each of them at every call. Future ones
+        are included because the router decides which is in force at the
         moment of each call, so a window opens or closes without a change
-        of configuration."""
+        of configuration; one that ends stays in the snapshot until the
+        next reload but is no longer played."""
         from .routing import Announcement as RoutingAnnouncement
         return tuple(RoutingAnnouncement(
                 name=a.name, kind=a.kind, prompt=a.prompt,
@@ -113,7 +115,7 @@ class Announcement(
                 services=frozenset(d.number for d in a.services),
                 queues=frozenset(q.code for q in a.queues),
                 regions=a.region_list())
-            for a in cls.search([]))
+            for a in cls.search([('valid_to', '>', utcnow())]))
 
 
 class AnnouncementDnis(ModelSQL):

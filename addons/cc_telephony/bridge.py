@@ -507,14 +507,21 @@ class PbxLink:
         for event in ready:
             self._feed(event)
 
+    @staticmethod
+    def _live(agent):
+        "What the database shows live of a tracker's agent."
+        return (agent.state, agent.reason, agent.start,
+            agent.transferred_call)
+
     def _live_changes(self):
         "Agents whose live state changed since the last successful write."
         changes = []
         for interface, agent in self.tracker.agents.items():
-            live = (agent.state, agent.reason, agent.start)
+            live = self._live(agent)
             if self._pushed.get(interface) != live:
                 changes.append({'interface': interface, 'state': agent.state,
-                        'reason': agent.reason, 'since': agent.start})
+                        'reason': agent.reason, 'since': agent.start,
+                        'transferred_call': agent.transferred_call})
                 self._pushed[interface] = live
         return changes
 
@@ -557,7 +564,7 @@ class PbxLink:
         self._checkpoint_at = time.monotonic()
 
     def _live_pending(self):
-        return any(self._pushed.get(i) != (a.state, a.reason, a.start)
+        return any(self._pushed.get(i) != self._live(a)
             for i, a in self.tracker.agents.items())
 
     def _store_live(self):

@@ -12,6 +12,7 @@ exactly: answered, the callback is done; otherwise it is tried again after
 the queue's delay, up to its number of attempts.
 """
 import datetime as dt
+import logging
 import re
 
 from sql import Null
@@ -25,6 +26,8 @@ from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
+
+logger = logging.getLogger(__name__)
 
 STATES = [
     ('pending', "Pending"),
@@ -383,8 +386,9 @@ class Callback(Workflow, ModelSQL, ModelView):
         The attempts are committed (dialing, counted, with their agent and
         ChannelId) before any Originate is sent: an Originate the PBX took
         cannot be taken back, so a commit failing after it would dial the
-        customer again at the next run. A refused Originate is recorded in
-        a transaction of its own."""
+        customer again at the next run. An Originate refused, or failing
+        for any other reason, is recorded in a transaction of its own and
+        the next attempts are dialled all the same."""
         transaction = Transaction()
         with without_check_access():
             cls.settle_dialing()
@@ -445,14 +449,29 @@ class Callback(Workflow, ModelSQL, ModelView):
 
     def _dial(self, agent):
         """Send the committed attempt's Originate; a refusal (or a PBX out
-        of reach) ends the attempt at once, committed."""
+        of reach), or any unexpected error, ends the attempt at once,
+        committed."""
         Agent = Pool().get('cc.agent')
+        transaction = Transaction()
         try:
             agent.originate(Agent._dial_number(self.number), self.dial_id)
+            return
         except UserError as error:
             # No call carries the ChannelId: nothing to settle it from.
             self._not_reached(utcnow(), error.message, dial_id=None)
-            Transaction().commit()
+        except Exception as error:
+            logger.exception('callback %s: Originate %s (agent %s) failed',
+                self.id, self.dial_id, agent.id)
+            # The error may have broken the transaction (PostgreSQL refuses
+            # any statement after a failed one); it holds nothing else.
+            transaction.rollback()
+            # Whether the PBX took the Originate is unknown: the ChannelId
+            # stays, so that a call recorded for it still settles it.
+            self._not_reached(utcnow(), gettext(
+                    'cc_telephony.msg_callback_dial_failed',
+                    agent=agent.rec_name,
+                    error=f'{type(error).__name__}: {error}'))
+        transaction.commit()
 
     def _not_reached(self, when, note, **values):
         """The attempt did not reach the customer: again later, or failed

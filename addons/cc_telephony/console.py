@@ -718,11 +718,34 @@ class Agent(metaclass=PoolMeta):
                     ('state', '=', 'live'),
                     ('answer_time', '>=', today_start()),
                     ], order=[('answer_time', 'DESC')], limit=1)
-            if calls and self.wrapup_call != calls[0]:
-                self.write([self], {'wrapup_call': calls[0].id,
-                        'wrapup_since': utcnow(),
-                        'wrapup_disposition': None,
-                        'wrapup_pending_note': None})
+            if calls:
+                self._remember_wrapup_call(calls[0])
+
+    def _remember_wrapup_call(self, call):
+        "Make ``call`` the one the agent's next wrap-up is for."
+        if self.wrapup_call != call:
+            self.write([self], {'wrapup_call': call.id,
+                    'wrapup_since': utcnow(),
+                    'wrapup_disposition': None,
+                    'wrapup_pending_note': None})
+
+    @classmethod
+    def update_live_states(cls, states):
+        """Also remember the live call each agent handed over by a
+        transfer (``transferred_call``, a Uniqueid): the tracker sees the
+        transfers made on the phone as well as those of the console."""
+        Call = Pool().get('cc.call')
+        super().update_live_states(states)
+        transferred = {s['interface']: s['transferred_call'] for s in states
+            if s.get('transferred_call')}
+        if not transferred:
+            return
+        with without_check_access():
+            calls = Call._by_uniqueid(transferred.values())
+            for interface, agent_id in cls.by_interface(transferred).items():
+                call = calls.get(transferred[interface])
+                if call is not None and call.state == 'live':
+                    cls(agent_id)._remember_wrapup_call(call)
 
     # -- wrap-up -------------------------------------------------------------
 

@@ -4,21 +4,38 @@ Asterisk writes a call's recording into its monitor folder and the bridge
 stores the file name it wrote as the call's ``recording`` reference (an
 absolute path on the PBX). This server reads the file from its own view of
 that folder, a mount set on the call's PBX: each PBX has its own spool.
+
+The web client plays a recording from a short-lived signed URL (see
+routes.py): the browser streams and seeks it over HTTP instead of receiving
+the whole file in one RPC answer.
 """
+import base64
+import hashlib
+import hmac
 import os
+import secrets
+import time
 from pathlib import Path, PurePosixPath
 
+from sql.functions import CurrentTimestamp
+
+import trytond.config as config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
-from trytond.model import fields
+from trytond.model import ModelSQL, fields
 from trytond.model.exceptions import AccessError, ValidationError
 from trytond.pool import Pool, PoolMeta
+from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
 # Where the dialplan's [cc-record] writes (CC_RECORDINGS of extensions.conf).
 ASTERISK_MONITOR = '/var/spool/asterisk/monitor'
-# The files MixMonitor writes, by the extension of the name it is given.
-AUDIO_SUFFIXES = {'.wav', '.gsm', '.mp3'}
+# The files MixMonitor writes, by the extension of the name it is given,
+# and the media type they are served with.
+AUDIO_TYPES = {'.wav': 'audio/wav', '.gsm': 'audio/x-gsm', '.mp3': 'audio/mpeg'}
+CONFIG_SECTION = 'cc_telephony'
+# Seconds a recording URL stays valid; each Range request (a seek) needs it.
+URL_LIFETIME = 300
 
 
 class Pbx(metaclass=PoolMeta):
@@ -61,6 +78,56 @@ class Call(metaclass=PoolMeta):
         'get_recording_audio')
     recording_filename = fields.Function(
         fields.Char("Recording File"), 'get_recording_filename')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__rpc__['recording_url'] = RPC(readonly=False, instantiate=0)
+
+    @classmethod
+    def recording_url(cls, calls):
+        """The URLs (one per call) a browser streams the recordings from,
+        valid a few minutes for the user asking. Issuing one is a listen:
+        refused and audited as reading the audio is."""
+        ids = [c.id for c in calls]
+        if Transaction().check_access:
+            cls.read(ids, ['recording'])  # access rights and record rules
+            cls.check_listener(ids)
+        for call in calls:
+            if not call.recording:
+                raise UserError(gettext('cc_telephony.msg_recording_none',
+                        call=call.rec_name))
+            call.recording_path()
+        cls._audit_listens(ids)
+        transaction = Transaction()
+        expires = int(time.time()) + config.getint(
+            CONFIG_SECTION, 'recording_url_lifetime', default=URL_LIFETIME)
+        return [f'/{transaction.database.name}/cc_telephony/recording/'
+            + cls._recording_token(c.id, transaction.user, expires)
+            for c in calls]
+
+    @classmethod
+    def _recording_token(cls, call_id, user_id, expires):
+        "``<call>-<user>-<expires>-<signature>``, the signature an HMAC."
+        grant = f'{call_id}-{user_id}-{expires}'
+        message = f'{Transaction().database.name}:{grant}'.encode()
+        signature = hmac.digest(
+            _recording_secret(), message, hashlib.sha256)
+        return grant + '-' + base64.urlsafe_b64encode(
+            signature).decode().rstrip('=')
+
+    @classmethod
+    def recording_grant(cls, token):
+        """(call id, user id) a token signed here grants until it expires,
+        else None."""
+        try:
+            call_id, user_id, expires = map(int, token.split('-')[:3])
+        except ValueError:
+            return None
+        expected = cls._recording_token(call_id, user_id, expires)
+        if hmac.compare_digest(expected.encode(), token.encode()) \
+                and time.time() <= expires:
+            return call_id, user_id
 
     def get_recording_filename(self, name):
         if self.recording:
@@ -180,7 +247,7 @@ class Call(metaclass=PoolMeta):
             reference = reference.relative_to(folder)
         if '..' in reference.parts or '\0' in self.recording:
             raise self._outside_error()
-        if reference.suffix.lower() not in AUDIO_SUFFIXES:
+        if reference.suffix.lower() not in AUDIO_TYPES:
             raise UserError(gettext('cc_telephony.msg_recording_not_audio',
                     call=self.rec_name, recording=self.recording))
         return str(reference)
@@ -188,6 +255,37 @@ class Call(metaclass=PoolMeta):
     def _outside_error(self):
         return UserError(gettext('cc_telephony.msg_recording_outside',
                 call=self.rec_name, recording=self.recording))
+
+
+def _recording_secret():
+    "``[cc_telephony] recording_secret``, else the key made at activation."
+    configured = config.get(CONFIG_SECTION, 'recording_secret')
+    if configured:
+        return configured.encode()
+    Key = Pool().get('cc.call.recording.key')
+    with without_check_access():
+        key, = Key.search([], order=[('id', 'ASC')], limit=1)
+    return key.secret.encode()
+
+
+class RecordingKey(ModelSQL):
+    """The secret recording URLs are signed with when the configuration
+    names none: made once, so that every server process of the database
+    shares it. Nobody reads it over RPC (no access granted)."""
+    __name__ = 'cc.call.recording.key'
+    __string__ = "Recording URL Key"
+    secret = fields.Char("Secret", required=True)
+
+    @classmethod
+    def __register__(cls, module_name):
+        super().__register__(module_name)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id, limit=1))
+        if not cursor.fetchone():
+            cursor.execute(*table.insert(
+                    [table.secret, table.create_uid, table.create_date],
+                    [[secrets.token_urlsafe(32), 0, CurrentTimestamp()]]))
 
 
 class AuditLog(metaclass=PoolMeta):

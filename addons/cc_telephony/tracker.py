@@ -226,6 +226,9 @@ class Agent:
     pbx_wrapup: int = 0
     leg: Leg | None = None
     wrap_until: dt.datetime | None = None
+    # Uniqueid of the last call the agent handed over by a transfer (from
+    # the console or the phone): no longer theirs, but their wrap-up is.
+    transferred_call: str | None = None
 
 
 class Tracker:
@@ -744,26 +747,34 @@ class Tracker:
     def _on_BridgeLeave(self, event, when):
         self._unbridge(event['Uniqueid'])
 
-    def _hold_leg(self, event):
-        call = self.channel_call.get(event['Uniqueid'])
+    def _held_legs(self, event):
+        """The legs a Hold or Unhold of this channel is about: the leg of
+        the channel, or the one talking to the call's first channel. When
+        that channel is the agent's phone that placed the call (click-to-
+        dial, a callback), the agent's own leg too, which is not among the
+        call's legs: the agent holds, the call's figures count the hold."""
+        uniqueid = event['Uniqueid']
+        call = self.channel_call.get(uniqueid)
         if call is None:
-            return None
-        if event['Uniqueid'] == call.uniqueid:
-            return call.talking_leg()
-        return self._leg_of(call, event['Uniqueid'])
+            return []
+        if uniqueid != call.uniqueid:
+            legs = [self._leg_of(call, uniqueid)]
+        else:
+            legs = [call.talking_leg(), self._placing_leg(call, uniqueid)]
+        return [leg for leg in legs if leg is not None and leg.active]
 
     def _on_Hold(self, event, when):
-        leg = self._hold_leg(event)
-        if leg is not None and leg.active and leg.hold_start is None:
-            leg.hold_start = when
-            self._agent_of_leg(leg, 'hold', when)
+        for leg in self._held_legs(event):
+            if leg.hold_start is None:
+                leg.hold_start = when
+                self._agent_of_leg(leg, 'hold', when)
 
     def _on_Unhold(self, event, when):
-        leg = self._hold_leg(event)
-        if leg is not None and leg.active and leg.hold_start is not None:
-            leg.hold_seconds += seconds(leg.hold_start, when)
-            leg.hold_start = None
-            self._agent_of_leg(leg, 'talking', when)
+        for leg in self._held_legs(event):
+            if leg.hold_start is not None:
+                leg.hold_seconds += seconds(leg.hold_start, when)
+                leg.hold_start = None
+                self._agent_of_leg(leg, 'talking', when)
 
     def _agent_of_leg(self, leg, state, when):
         agent = self.agents.get(leg.interface)
@@ -787,6 +798,9 @@ class Tracker:
         if leg is None or not leg.active:
             return
         leg.transfer_target = target or self._consulted(call, leg, event)
+        agent = self.agents.get(leg.interface)
+        if agent is not None and agent.leg is leg:
+            agent.transferred_call = call.uniqueid
         self._end_leg(leg, when, result)
 
     def _consulted(self, call, transferer_leg, event):

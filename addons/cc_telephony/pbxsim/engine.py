@@ -172,6 +172,16 @@ class Callee:
 
 
 @dataclass
+class Origination:
+    "What an AMI Originate asked for, as its OriginateResponse reports it."
+    context: str = ''
+    exten: str = ''
+    application: str = ''
+    data: str = ''
+    action_id: str = ''
+
+
+@dataclass
 class AgentLeg:
     member: Member | None
     queue: str | None
@@ -825,13 +835,29 @@ class Simulator:
             caller.timers = [self.at(talk, self.caller_hangs_up, caller)]
 
     def hold(self, caller, on):
+        "The agent of the caller's plan holds (``on``) or takes it back."
         leg = caller.leg
         if caller.done or leg is None or leg.gone:
             return
+        self.emit_hold(leg.phone, on)
+
+    def phone_hold(self, device, on):
+        """The phone on ``device`` holds its call (``on``) or takes it
+        back, as with its hold key, whoever placed the call: False when
+        it has no call in a bridge."""
+        channel = next((c for c in self.channels.values()
+            if c.bridge and c.name.rsplit('-', 1)[0] == device), None)
+        if channel is None:
+            return False
+        self.emit_hold(channel, on)
+        return True
+
+    def emit_hold(self, channel, on):
+        "Hold or Unhold of the channel whose phone pressed the key."
         if on:
-            self.emit('Hold', leg.phone.headers(), MusicClass='default')
+            self.emit('Hold', channel.headers(), MusicClass='default')
         else:
-            self.emit('Unhold', leg.phone.headers())
+            self.emit('Unhold', channel.headers())
 
     def agent_complete(self, caller, leg, reason):
         "app_queue's end of a member's call, and the member's release."
@@ -1136,19 +1162,20 @@ class Simulator:
 
     def originate(self, device, exten='', application='', caller_id='',
             channel_id=None, other_channel_id=None, timeout=30.0,
-            action_id=''):
+            action_id='', context='', data=''):
         """AMI Originate (Async): a channel on ``device`` rings (its
         Uniqueid ``channel_id`` when given, Asterisk 13+, and so the
         Linkedid of the whole call; ``other_channel_id`` names a Local
         channel's ;2 half). A queue member's phone answers after its
         answer delay, within ``timeout`` seconds, any other at once. Then
-        ``application`` runs on it (ChanSpy for a supervisor) or ``exten``
-        is dialled from it. OriginateResponse tells how it went; a
-        ChannelId in use fails it, as Asterisk refuses the channel.
-        Returns the channel (None when it could not be created)."""
+        ``application`` (with ``data``) runs on it (ChanSpy for a
+        supervisor) or ``exten`` is dialled from it, in ``context``.
+        OriginateResponse tells how it went; a ChannelId in use fails it,
+        as Asterisk refuses the channel. Returns the channel (None when it
+        could not be created)."""
+        request = Origination(context, exten, application, data, action_id)
         if channel_id and channel_id in self.channels:
-            self.originate_response(action_id, ORIGINATE_FAILED, device,
-                exten, application)
+            self.originate_response(request, ORIGINATE_FAILED, device)
             return None
         values = dict(caller_num=caller_id or device, exten=exten or 's',
             state=0)
@@ -1161,14 +1188,14 @@ class Simulator:
         channel.state = 5
         self.emit('Newstate', channel.headers())
         if member is None:
-            self.originate_answered(channel, exten, application, action_id)
+            self.originate_answered(channel, request)
         elif member.answer_delay < timeout:
             self.member_status(member, ringing=True)
             self.at(member.answer_delay, self.originate_answered, channel,
-                exten, application, action_id)
+                request)
         else:
             self.member_status(member, ringing=True)
-            self.at(timeout, self.originate_unanswered, channel, action_id)
+            self.at(timeout, self.originate_unanswered, channel, request)
         return channel
 
     def new_local_pair(self, device, channel_id, other_channel_id, values):
@@ -1184,44 +1211,47 @@ class Simulator:
             halves.append(channel)
         return halves
 
-    def originate_response(self, action_id, reason, device, exten,
-            application, channel=None):
-        headers = {'ActionID': action_id} if action_id else {}
+    def originate_response(self, request, reason, device, channel=None):
+        """OriginateResponse as manager.c's fast_originate sends it: the
+        Context, Exten, Application and Data of the action (the Context
+        of the channel's dialplan location when the action named none)."""
+        headers = {'ActionID': request.action_id} if (
+            request.action_id) else {}
+        context = request.context or (channel.context if channel else '')
         self.emit('OriginateResponse', **headers,
             Response='Success' if reason == ORIGINATE_ANSWERED
             else 'Failure',
             Channel=channel.name if channel else device,
-            Context='from-internal', Exten=exten, Application=application,
-            Data='', Reason=reason,
+            Context=context, Exten=request.exten,
+            Application=request.application, Data=request.data,
+            Reason=reason,
             Uniqueid=channel.uniqueid if channel else '<null>',
             CallerIDNum=channel.caller_num if channel else '<unknown>',
             CallerIDName='<unknown>')
 
-    def originate_answered(self, channel, exten, application, action_id):
+    def originate_answered(self, channel, request):
         if channel.uniqueid not in self.channels:
             return
         self.set_up(channel)
         member = self.member_on_device(channel.name.rsplit('-', 1)[0])
         if member is not None:
             self.member_status(member, ringing=False, in_call=True)
-        self.originate_response(action_id, ORIGINATE_ANSWERED, '', exten,
-            application, channel)
-        if application:
-            channel.variables['APP'] = application
-        elif exten:
+        self.originate_response(request, ORIGINATE_ANSWERED, '', channel)
+        if request.application:
+            channel.variables['APP'] = request.application
+        elif request.exten:
             caller = Caller(channel, CallPlan(caller=channel.caller_num,
-                    dnis=exten))
+                    dnis=request.exten))
             self.callers[channel.uniqueid] = caller
-            self.dial_callee(caller, exten)
+            self.dial_callee(caller, request.exten)
 
-    def originate_unanswered(self, channel, action_id):
+    def originate_unanswered(self, channel, request):
         "The phone rang the whole Originate timeout: no call."
         if channel.uniqueid not in self.channels or channel.state == 6:
             return
         self.hangup(channel, CAUSE_NO_ANSWER)
         self.free_device(channel)
-        self.originate_response(action_id, ORIGINATE_NO_ANSWER, '',
-            channel.exten, '', channel)
+        self.originate_response(request, ORIGINATE_NO_ANSWER, '', channel)
 
     def dial_callee(self, caller, number):
         """The dialplan's Dial(PJSIP/trunk/``number``,30) from the answered

@@ -29,6 +29,10 @@ in traffic, ``"ivr"`` and ``"digits": ["1", "2,1", …]`` (one drawn per
 call) do the same for every arrival, or for the share ``"ivr_share"`` of
 them (the others are routed at once).
 
+The steps ``hold`` and ``unhold`` (``{"at": 30, "do": "hold", "phone":
+"PJSIP/1001"}``) press a phone's hold key: Hold or Unhold on its channel
+in its call, whether the call came in or the phone placed it.
+
 A call step's ``transfer`` is ``{"kind": "blind" | "attended", "at": s
 after the answer, "target": extension or queue, "ring": s the target
 rings (2), "consult": s of an attended consultation (10), "after": s the
@@ -55,7 +59,7 @@ import math
 from .engine import CallPlan, Simulator
 
 SCRIPT_STEPS = ('call', 'login', 'logout', 'pause', 'unpause', 'hangup',
-    'restart')
+    'hold', 'unhold', 'restart')
 
 
 def sample(spec, rng):
@@ -186,6 +190,8 @@ def schedule_step(sim, step):
             step.get('queue'), step.get('reason', ''))
     elif action == 'hangup':
         sim.at(at, sim.hangup_channel, step['channel'])
+    elif action in ('hold', 'unhold'):
+        sim.at(at, sim.phone_hold, step['phone'], action == 'hold')
     elif action == 'restart':
         sim.at(at, sim.restart)
     else:

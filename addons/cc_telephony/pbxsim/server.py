@@ -250,7 +250,9 @@ class AMIServer:
         else:
             self._ok(writer, reply, 'Originate successfully queued')
             self.sim.originate(device, exten=action.get('Exten', ''),
+                context=action.get('Context', ''),
                 application=action.get('Application', ''),
+                data=action.get('Data', ''),
                 caller_id=action.get('CallerID', ''), channel_id=ids[0],
                 other_channel_id=ids[1],
                 timeout=int(action.get('Timeout') or 30000) / 1000,

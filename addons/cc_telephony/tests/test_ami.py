@@ -165,7 +165,10 @@ def test_malformed_frames_over_tcp_are_survived(caplog):
         sim, server, client, events, resyncs = await connected_pair()
         await asyncio.wait_for(client.connected.wait(), 5)
         server.send_raw(b'this is not a header\r\n\r\n: no key\r\n\r\n'
-            b'Event: Broken\r\nhalf a line\r\n\r\n')
+            b'Event: Broken\r\nhalf a line\r\n\r\n'
+            b'Response: Success\r\nActionID: 1\r\nActionID: 2\r\n\r\n'
+            b'Response: Success\r\nEventList: start\r\n'
+            b'EventList: start\r\n\r\n')
         sim.emit('Hangup', Uniqueid='1', Cause='16')
         await wait_until(lambda: events[-1]['Event'] == 'Hangup')
         pong = await client.action('Ping')
@@ -177,7 +180,7 @@ def test_malformed_frames_over_tcp_are_survived(caplog):
         events, pong = asyncio.run(scenario())
     assert [e['Event'] for e in events] == ['FullyBooted', 'Hangup']
     assert pong.ok
-    assert caplog.text.count('malformed AMI frame skipped') == 3
+    assert caplog.text.count('malformed AMI frame skipped') == 5
 
 
 def test_failing_event_handler_does_not_stop_the_stream(caplog):

@@ -4,7 +4,8 @@ import datetime as dt
 import unittest
 
 from trytond.model.exceptions import ValidationError
-from trytond.modules.cc_telephony.router import Router, configuration_stamp
+from trytond.modules.cc_telephony.router import (
+    Router, configuration_stamp, utcnow)
 from trytond.modules.cc_telephony.routing import (
     Announcement, Caller, Policy, Queue, Service, decide)
 from trytond.pool import Pool
@@ -127,7 +128,10 @@ class EngineTestCase(unittest.TestCase):
 
 
 class AnnouncementTestCase(TestCase):
-    "Announcements stored through the ORM and played by the router"
+    """Announcements stored through the ORM and played by the router.
+
+    Their windows are relative to the present (``self.now``): the router
+    loads only those that have not ended."""
 
     @classmethod
     def setUpClass(cls):
@@ -151,21 +155,28 @@ class AnnouncementTestCase(TestCase):
                     'queue': support.id}])
         Pbx.create([{'name': "Main", 'code': 'main', 'ami_username': 'cc',
                     'default_queue': sales.id}])
+        self.now = utcnow().replace(microsecond=0)
         ListEntry.create([{'list_type': 'black', 'number': '13900139000',
-                    'reason': "Abuse", 'valid_from': NOW - dt.timedelta(1)}])
+                    'reason': "Abuse",
+                    'valid_from': self.now - dt.timedelta(1)}])
         return Router(DB_NAME, pbx_code='main', cache_seconds=60)
 
-    def create(self, name, kind='message', start=NOW - HOUR, end=NOW + HOUR,
-            **values):
+    def create(self, name, kind='message', start=-HOUR, end=HOUR, **values):
+        "An announcement from ``start`` to ``end`` relative to ``self.now``."
         Announcement = Pool().get('cc.announcement')
         values.setdefault('prompt', f'cc/{name}')
         announcement, = Announcement.create([dict(name=name, kind=kind,
-                    valid_from=start, valid_to=end, **values)])
+                    valid_from=self.now + start, valid_to=self.now + end,
+                    **values)])
         return announcement
 
-    def announce(self, router, caller='13700137000', dnis='95588', now=NOW):
+    def decide(self, router, caller='13700137000', dnis='95588', later=None):
+        "The decision for a call ``later`` after ``self.now``."
         return router.decide({'uniqueid': 'x', 'caller_raw': caller,
-                'dnis': dnis}, now).variables()['CC_ANNOUNCE']
+                'dnis': dnis}, self.now + (later or dt.timedelta(0)))
+
+    def announce(self, router, **call):
+        return self.decide(router, **call).variables()['CC_ANNOUNCE']
 
     def ids(self, model, field, *values):
         return [r.id for r in Pool().get(model).search([(field, 'in', values)])]
@@ -174,12 +185,11 @@ class AnnouncementTestCase(TestCase):
     def test_window_in_force_expired_future(self):
         "Each window is judged at the moment of the call, from one snapshot"
         router = self.setup_center()
-        self.create('summer', start=NOW + HOUR, end=NOW + 3 * HOUR)
+        self.create('summer', start=HOUR, end=3 * HOUR)
         self.assertEqual(self.announce(router), 'sales-welcome')
         loaded_at = router.snapshot.loaded_at
-        self.assertEqual(self.announce(router, now=NOW + 2 * HOUR),
-            'cc/summer')
-        self.assertEqual(self.announce(router, now=NOW + 3 * HOUR),
+        self.assertEqual(self.announce(router, later=2 * HOUR), 'cc/summer')
+        self.assertEqual(self.announce(router, later=3 * HOUR),
             'sales-welcome')
         self.assertEqual(router.snapshot.loaded_at, loaded_at)
 
@@ -207,8 +217,7 @@ class AnnouncementTestCase(TestCase):
             'cc/outage')
         self.assertEqual(self.announce(router, caller='13800138000'),
             'cc/promotion')
-        decision = router.decide({'uniqueid': 'x',
-                'caller_raw': '075583765566', 'dnis': '95588'}, NOW)
+        decision = self.decide(router, caller='075583765566')
         self.assertEqual(decision.steps[-1], ('urgent_notice_region',
                 {'name': 'outage', 'prompt': 'cc/outage',
                     'region': '广东省'}))
@@ -217,8 +226,7 @@ class AnnouncementTestCase(TestCase):
     def test_blacklisted_caller_hears_nothing(self):
         router = self.setup_center()
         self.create('outage', kind='urgent')
-        decision = router.decide({'uniqueid': 'x',
-                'caller_raw': '13900139000', 'dnis': '95588'}, NOW)
+        decision = self.decide(router, caller='13900139000')
         self.assertEqual(decision.action, 'reject')
         self.assertEqual(decision.variables()['CC_ANNOUNCE'], '')
 
@@ -260,8 +268,8 @@ class AnnouncementTestCase(TestCase):
                 {'prompt': 'cc/outage,skip'},
                 {'prompt': 'cc/outage)'},
                 {'prompt': 'cc outage'},
-                {'start': NOW, 'end': NOW},
-                {'start': NOW, 'end': NOW - HOUR}]:
+                {'start': HOUR, 'end': HOUR},
+                {'start': HOUR, 'end': -HOUR}]:
             with self.subTest(values=values):
                 with self.assertRaises(ValidationError):
                     self.create('bad', **values)
@@ -270,9 +278,20 @@ class AnnouncementTestCase(TestCase):
     @with_transaction()
     def test_in_force(self):
         "The list shows which announcements callers hear now"
-        from trytond.modules.cc_telephony.router import utcnow
         self.setup_center()
-        now = utcnow()
-        current = self.create('now', start=now - HOUR, end=now + HOUR)
-        later = self.create('later', start=now + HOUR, end=now + 2 * HOUR)
+        current = self.create('now')
+        later = self.create('later', start=HOUR, end=2 * HOUR)
         self.assertEqual((current.in_force, later.in_force), (True, False))
+
+    @with_transaction()
+    def test_snapshot_leaves_out_ended_announcements(self):
+        "The router loads the running and future announcements only"
+        Announcement = Pool().get('cc.announcement')
+        self.setup_center()
+        self.create('ended', start=-2 * HOUR, end=-HOUR)
+        self.create('just-ended', start=-HOUR, end=dt.timedelta(0))
+        self.create('running')
+        self.create('future', start=HOUR, end=2 * HOUR)
+        self.assertEqual(
+            sorted(a.name for a in Announcement.routing_snapshot()),
+            ['future', 'running'])

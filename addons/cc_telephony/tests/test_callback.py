@@ -3,6 +3,7 @@ through the console's click-to-dial (against the PBX simulator over TCP),
 settled from the callback call's facts."""
 import datetime as dt
 import sqlite3
+import unittest.mock
 
 from psycopg import sql
 
@@ -12,6 +13,9 @@ from trytond.model.exceptions import AccessError, ValidationError
 from trytond.model.modelsql import SQLConstraintError
 from trytond.model.modelview import AccessButtonError
 from trytond.modules.cc_base.tests.tools import as_user, create_user
+# The module the console calls (this package may be imported under
+# another name).
+from trytond.modules.cc_telephony import amiaction
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     DB_NAME, TestCase, activate_module, with_transaction)
@@ -177,8 +181,9 @@ class Snapshot:
                     *map(sql.Identifier, names)))
 
 
-class CallbackTestCase(TestCase):
-    "Test callbacks: creation, dispatch, settlement"
+class SnapshotSimTestCase(TestCase):
+    """Tests that commit: the database as activated is put back before
+    each, which gets a fresh PBX simulator (``pbx_sim``)."""
 
     @classmethod
     def setUpClass(cls):
@@ -198,6 +203,10 @@ class CallbackTestCase(TestCase):
         self.snapshot.restore()
         self.pbx_sim = SimThread()
         self.addCleanup(self.pbx_sim.stop)
+
+
+class CallbackTestCase(SnapshotSimTestCase):
+    "Test callbacks: creation, dispatch, settlement"
 
     def setup_center(self, **queue_values):
         pool = Pool()
@@ -540,6 +549,68 @@ class CallbackTestCase(TestCase):
         callback = Callback(callback.id)
         self.assertEqual((callback.state, callback.attempts), ('failed', 2))
         self.assertEqual(len(self.originates()), 2)
+
+    @with_transaction()
+    def test_unexpected_dial_error_spares_the_other_attempts(self):
+        """An Originate failing unexpectedly: logged, that attempt alone is
+        not reached (explained, tried again), the next one is dialled"""
+        pool = Pool()
+        Pbx = pool.get('cc.pbx')
+        Queue = pool.get('cc.queue')
+        Agent = pool.get('cc.agent')
+        Callback = pool.get('cc.callback')
+        _, (alice, bob, _), _ = self.setup_center()
+        # A PBX whose AMI action sender fails in a way no UserError covers
+        # (a bug, an answer nobody foresaw); the other PBX is pbxsim.
+        pbx, = Pbx.create([{'name': "Failing", 'code': 'failing',
+                    'ami_host': '127.0.0.1', 'ami_port': 1,
+                    'ami_username': 'cc', 'ami_secret': 'secret'}])
+        sent_to_failing = []
+        real_run = amiaction.run
+
+        def run(host, port, *args, **kwargs):
+            if port == pbx.ami_port:
+                sent_to_failing.append(args[-1])
+                raise AttributeError("'list' object has no attribute 'lower'")
+            return real_run(host, port, *args, **kwargs)
+        patcher = unittest.mock.patch.object(amiaction, 'run', run)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        branch, = Queue.create([{'name': "Branch", 'code': 'branch',
+                    'pbx': pbx.id, 'callback_delay': 5}])
+        # Alice answers only the queue of the failing PBX.
+        Agent.write([alice], {'memberships': [
+                    ('delete', [m.id for m in alice.memberships]),
+                    ('create', [{'queue': branch.id}])]})
+        # Requested first, so dialled first.
+        failing, = Callback.create([{'number': CALLER, 'queue': branch.id,
+                    'requested_at': at(0)}])
+        self.request()
+        Transaction().commit()
+
+        with self.assertLogs('trytond.modules.cc_telephony.callback',
+                'ERROR') as logs:
+            dialled = Callback.dispatch()
+        Transaction().rollback()
+
+        self.assertEqual([c.agent for c in dialled], [alice, bob])
+        failing = Callback(failing.id)
+        self.assertEqual((failing.state, failing.attempts, failing.agent),
+            ('pending', 1, alice))
+        self.assertGreater(failing.next_attempt,
+            utcnow() + dt.timedelta(minutes=4))
+        self.assertIn('failed (AttributeError', failing.note)
+        self.assertIn(failing.dial_id, logs.output[0])
+        self.assertIsNotNone(logs.records[0].exc_info)
+        ((action, fields),), = sent_to_failing
+        self.assertEqual((action, fields['ChannelId']),
+            ('Originate', failing.dial_id))
+        reached = Callback(dialled[1].id)
+        originate, = self.originates()
+        self.assertEqual((reached.state, originate['Channel'],
+                originate['ChannelId']), ('dialing', BOB, reached.dial_id))
+        # Alice is free again; her callback waits for its retry.
+        self.assertEqual(Callback.dispatch(), [])
 
     @with_transaction()
     def test_lost_attempt(self):

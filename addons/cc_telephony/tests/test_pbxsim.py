@@ -813,6 +813,63 @@ def test_originate_not_answered_and_refused():
             and e['Uniqueid'] == 'twice']) == 1
 
 
+def test_hold_on_a_call_the_agent_placed():
+    "The agent holds the customer they dialled: hold, then talking again"
+    bench, events, _ = originate_bench(Callee(answer=4, talk=50), [
+            {'at': 20, 'do': 'hold', 'phone': ALICE},
+            {'at': 32, 'do': 'unhold', 'phone': ALICE}])
+    held = [(e['Event'], e['Uniqueid']) for e in events
+        if e['Event'] in ('Hold', 'Unhold')]
+    # On the channel of Alice's phone, which placed the call.
+    assert held == [('Hold', DIAL_ID), ('Unhold', DIAL_ID)]
+    assert bench.states(ALICE) == [
+        ('ready', None, None, 0.0, 5.0),
+        ('ringing', None, None, 5.0, 8.0),
+        ('talking', None, None, 8.0, 20.0),
+        ('hold', None, None, 20.0, 32.0),
+        ('talking', None, None, 32.0, 62.0),
+        ('wrap_up', None, None, 62.0, 72.0)]
+    outbound, = bench.calls
+    assert [(leg['agent_interface'], leg['talk_seconds'],
+            leg['hold_seconds']) for leg in outbound['legs']] == [
+        ('PJSIP/trunk', 38.0, 12.0)]
+
+
+def test_originate_response_reports_the_action():
+    "OriginateResponse gives the Originate's Context, Exten, Application"
+    async def run():
+        bench = Bench()
+        await bench.start(LOGINS[:1])
+        events = []
+        bench.sim.listeners.append(events.append)
+        for headers in [
+                # The console's conference: the target joins the room.
+                {'Channel': 'Local/1002@from-internal',
+                    'Context': 'cc-conference', 'Exten': 'cc7',
+                    'Priority': '1', 'ChannelId': DIAL_ID},
+                {'Channel': 'PJSIP/1009', 'Application': 'ChanSpy',
+                    'Data': 'PJSIP/1001,qE'},
+                # A ChannelId in use: failed, still as asked.
+                {'Channel': 'PJSIP/1009', 'ChannelId': DIAL_ID,
+                    'Context': 'cc-callback', 'Exten': CUSTOMER},
+                ]:
+            await bench.client.action('Originate', Async='true',
+                **headers)
+        await bench.stop()
+        return events
+    responses = [e for e in asyncio.run(run())
+        if e['Event'] == 'OriginateResponse']
+    assert [(e['Response'], e['Channel'].rsplit('-', 1)[0], e['Context'],
+            e['Exten'], e['Application'], e['Data'])
+        for e in responses] == [
+        ('Success', 'Local/1002@from-internal', 'cc-conference', 'cc7', '',
+            ''),
+        # No Context asked: where the channel is in the dialplan.
+        ('Success', 'PJSIP/1009', 'from-internal', '', 'ChanSpy',
+            'PJSIP/1001,qE'),
+        ('Failure', 'PJSIP/1009', 'cc-callback', CUSTOMER, '', '')]
+
+
 def test_agent_dialling_from_phone_is_busy():
     "An agent who dials from their phone talks from the first ring on"
     intervals = []

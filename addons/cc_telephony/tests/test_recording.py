@@ -4,6 +4,7 @@ import datetime as dt
 import io
 import os
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -38,6 +39,21 @@ def listen(*calls, context=None):
     with Transaction().set_context(context or {}):
         return Call.read([c.id for c in calls],
             ['recording_audio', 'recording_filename'])
+
+
+def forged_tokens(url, other_user):
+    """Variants of the token of a recording URL that must grant nothing:
+    another call, user (other_user) or expiry under the same signature, a
+    changed or missing signature, a string that is no token."""
+    call, user, expires, signature = url.rsplit('/', 1)[1].split('-', 3)
+    return [
+        f'{call}1-{user}-{expires}-{signature}',
+        f'{call}-{other_user}-{expires}-{signature}',
+        f'{call}-{user}-{int(expires) + 86400}-{signature}',
+        f'{call}-{user}-{expires}-{signature[::-1]}',
+        f'{call}-{user}-{expires}-', f'{call}-{user}-{expires}',
+        'nothing',
+        ]
 
 
 class RecordingTestCase(TestCase):
@@ -198,3 +214,59 @@ class RecordingTestCase(TestCase):
             self.create_pbx(recordings_directory='monitor')
         with self.assertRaisesRegex(ValidationError, 'Recordings Folder'):
             self.create_pbx('ast2', recordings_pbx_directory='spool/monitor')
+
+    @with_transaction()
+    def test_recording_url_is_signed_for_the_user_and_audited(self):
+        "The URL names the database and carries a token only it accepts"
+        pool = Pool()
+        AuditLog = pool.get('cc.audit.log')
+        Call = pool.get('cc.call')
+        call = self.create_call(pbx=self.create_pbx())
+        inspector = create_user('inspector', 'group_cc_qa')
+        with as_user(inspector):
+            url, = Call.recording_url([call])
+        database = Transaction().database.name
+        prefix = f'/{database}/cc_telephony/recording/'
+        self.assertTrue(url.startswith(prefix), url)
+        token = url[len(prefix):]
+        self.assertEqual(Call.recording_grant(token), (call.id, inspector.id))
+        log, = AuditLog.search([('action', '=', 'listen_recording')])
+        self.assertEqual((log.user, log.resource), (inspector, str(call)))
+
+    @with_transaction()
+    def test_tampered_or_expired_tokens_grant_nothing(self):
+        "Changing any part of a token, or its age, voids it"
+        Call = Pool().get('cc.call')
+        call = self.create_call(pbx=self.create_pbx())
+        url, = Call.recording_url([call])
+        forged = forged_tokens(url, other_user=Transaction().user + 1)
+        for token in forged:
+            with self.subTest(token=token):
+                self.assertIsNone(Call.recording_grant(token))
+        past = int(time.time()) - 1
+        expired = Call._recording_token(call.id, 0, past)
+        self.assertIsNone(Call.recording_grant(expired))
+
+    @with_transaction()
+    def test_no_url_for_strangers_missing_or_escaping_files(self):
+        "A URL is issued only for a playable file to a listener"
+        pool = Pool()
+        AuditLog = pool.get('cc.audit.log')
+        Call = pool.get('cc.call')
+        pbx = self.create_pbx()
+        call = self.create_call(pbx=pbx)
+        with as_user(create_user('stranger', 'group_cc_agent')):
+            with self.assertRaises(AccessError):
+                Call.recording_url([call])
+        refused = {
+            f'{MONITOR}/../elsewhere/secret.wav': 'outside the recordings',
+            f'{MONITOR}/{DAY}/gone.wav': 'not in the recordings folder',
+            None: 'has no recording',
+            }
+        for reference, message in refused.items():
+            with self.subTest(reference=reference):
+                with self.assertRaisesRegex(UserError, message):
+                    Call.recording_url(
+                        [self.create_call(recording=reference, pbx=pbx)])
+        self.assertEqual(
+            AuditLog.search([('action', '=', 'listen_recording')]), [])
