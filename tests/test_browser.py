@@ -65,6 +65,10 @@ def look_up_and_open(page, server, agent, customer, errors, cpu_slowdown=1):
     open_menu(page, menu_name(agent, 'menu_cc'),
         menu_name(agent, 'menu_caller_lookup'))
     number_entry = page.locator('input[name=number]:visible')
+    # sao shows the wizard's dialog before its record is set (an empty
+    # number then replaces what was typed) and focuses the first field
+    # once it is.
+    playwright.expect(number_entry).to_be_focused(timeout=TIMEOUT_MS)
     number_entry.fill(f'0{number}')
     if cpu_slowdown > 1:
         page.context.new_cdp_session(page).send(
