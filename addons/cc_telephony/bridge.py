@@ -518,10 +518,15 @@ class PbxLink:
         changes = []
         for interface, agent in self.tracker.agents.items():
             live = self._live(agent)
-            if self._pushed.get(interface) != live:
-                changes.append({'interface': interface, 'state': agent.state,
-                        'reason': agent.reason, 'since': agent.start,
-                        'transferred_call': agent.transferred_call})
+            pushed = self._pushed.get(interface)
+            if pushed != live:
+                change = {'interface': interface, 'state': agent.state,
+                    'reason': agent.reason, 'since': agent.start}
+                # Told once: sent again with a later state change, it would
+                # bring back a wrap-up the agent has done meanwhile.
+                if pushed is None or pushed[3] != agent.transferred_call:
+                    change['transferred_call'] = agent.transferred_call
+                changes.append(change)
                 self._pushed[interface] = live
         return changes
 

@@ -285,3 +285,32 @@ class DeadLetterStatusTestCase(unittest.TestCase):
         self.assertEqual(database.reports, [
                 ('disconnected', (0, dead_path)),
                 ('disconnected', (2, dead_path))])
+
+
+class LiveStateTestCase(unittest.TestCase):
+    "What the bridge tells the database of its agents' live states"
+
+    def test_handed_over_call_is_told_once(self):
+        """A transfer's call goes with the next state change only: told
+        again later, it would take the agent's wrap-up back from a call
+        they took after it."""
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        link = PbxLink({'database': 'cc', 'id': 1, 'code': 'main',
+                'host': '127.0.0.1', 'port': 5038, 'username': 'u',
+                'secret': 's', 'inbound_contexts': None}, None, None,
+            directory.name)
+        self.addCleanup(link.sink.close)
+        agent = link.tracker._agent('PJSIP/1001')
+
+        def told():
+            return [change.get('transferred_call', 'not told')
+                for change in link._live_changes()]
+        self.assertEqual(told(), [None])
+        agent.state, agent.transferred_call = 'wrap_up', 'call-1'
+        self.assertEqual(told(), ['call-1'])
+        agent.state = 'ready'
+        self.assertEqual(told(), ['not told'])
+        self.assertEqual(told(), [])
+        agent.transferred_call = 'call-2'
+        self.assertEqual(told(), ['call-2'])
