@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ccsuite import config, database, demo, session  # noqa: E402
+from ccsuite import database, demo, session  # noqa: E402
 
 RESULTS = ROOT / 'bench' / 'results' / 'caller_lookup.json'
 INDEX_NAME_HINT = 'value_compact'

@@ -1,7 +1,7 @@
 """Screen-pop delay: publish → customer form visible in the agent's sao.
 
     CC_DATABASE_URI=postgresql://… .venv/bin/python bench/screen_pop.py \
-        [--pops 120] [--gap 2] [--template DB]
+        [--pops 160] [--gap 2] [--template DB]
         [--busy [--load-warmup 120] [--load-speed 1]]
 
 A throw-away database (or a clone of ``--template``) is served by a real
@@ -13,15 +13,19 @@ custom.js sees the form showing the record (its name entry shows the
 customer's name; same machine, same clock).
 The first pop after the server starts is a warm-up and is not counted.
 Also reported: the time from the commit (the RPC's return) to the form,
-the RPC's own time and the stages in the browser. A third of the pops open
-a new form each (``new_tab``: the tab is closed after each) in the
-customer form custom.js prepared beforehand; a third, alternating with
-those, build the form when the pop arrives (``new_tab_built_at_pop``, the
-baseline: ``ccScreenPop.prepare`` off); in the last third the next caller
-is loaded into the form the last pop left open (``reused_tab``, what an
-agent taking call after call sees). Pops are ``--gap`` seconds apart
-(an agent's calls are minutes apart), and none comes while custom.js is
-still preparing its form. Goal: p95 ≤ 300 ms. Writes
+the RPC's own time and the stages in the browser. Four kinds of pop, a
+quarter each. With no earlier pop's form open (the tab is closed after
+each pop): the caller goes into the customer form custom.js prepared
+beforehand (``new_tab``), or, alternating with those, into a form built
+when the pop arrives (``new_tab_built_at_pop``, the baseline:
+``ccScreenPop.prepare`` off). With the earlier pop's form left open (what
+an agent taking call after call sees): the caller goes into the prepared
+form and the earlier one is closed (``earlier_form_open``), or,
+alternating with those, is loaded into the earlier form
+(``earlier_form_reused``, what custom.js does when calls come too fast
+for a prepared form). Pops are ``--gap`` seconds apart (an agent's calls
+are minutes apart), and none comes while custom.js is still preparing its
+form. Goal: p95 ≤ 300 ms. Writes
 bench/results/screen_pop.json (PostgreSQL) or screen_pop_sqlite.json.
 
 ``--busy`` (PostgreSQL): the same pops while the server carries a contact
@@ -152,8 +156,12 @@ VARIANTS = {
     # Baseline: a new form each pop, built when the pop arrives (sao's
     # Sao.Tab.create, what custom.js did before it prepared one).
     'new_tab_built_at_pop': (True, False),
-    # The next caller loaded into the form the previous pop left open.
-    'reused_tab': (False, True),
+    # The previous pop's form left open: the next caller goes into the
+    # prepared form, the previous one is closed.
+    'earlier_form_open': (False, True),
+    # The same without a prepared form: the caller is loaded into the
+    # previous pop's form.
+    'earlier_form_reused': (False, False),
     }
 
 
@@ -185,10 +193,12 @@ def run(server, pops, kind, gap, cpus=None, watch=None):
 
 def measure_pops(page, admin, interface, callers, pops, gap):
     stages, lost = {variant: [] for variant in VARIANTS}, 0
-    # The two new-form variants alternate, so that the load of the
-    # machine weighs on both alike; then the open form takes callers.
-    order = ['new_tab', 'new_tab_built_at_pop'] * (pops // 3) + [
-        'reused_tab'] * (pops // 3)
+    # Variants alternate in pairs, so that the load of the machine weighs
+    # on both of a pair alike.
+    # The pop before the first pair with an earlier form open leaves its
+    # form open, unmeasured.
+    order = ['new_tab', 'new_tab_built_at_pop'] * (pops // 4) + [
+        None] + ['earlier_form_open', 'earlier_form_reused'] * (pops // 4)
     for variant in order:
         time.sleep(gap)
         # Not while the client prepares its form (after a pop that used
@@ -197,8 +207,10 @@ def measure_pops(page, admin, interface, callers, pops, gap):
             const spare = window.ccScreenPop.spare;
             return spare && spare.tab.view_prm.state() === 'resolved';
         }''', timeout=10000)
-        result = one_variant_pop(
-            page, admin, interface, next(callers), variant)
+        result = one_variant_pop(page, admin, interface, next(callers),
+            variant or 'earlier_form_open')
+        if variant is None:
+            continue
         if result is None:
             lost += 1
             continue
@@ -582,8 +594,8 @@ def allowed_cpus(pids):
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pops', type=int, default=120,
-        help='pops measured, a third in each variant')
+    parser.add_argument('--pops', type=int, default=160,
+        help='pops measured, a quarter in each variant')
     parser.add_argument('--kind', choices=['one', 'several'], default='one',
         help='one match (customer form) or several (chooser list)')
     parser.add_argument('--gap', type=float, default=2.0,

@@ -152,36 +152,56 @@ def test_call_pops_customer_form(page, server, admin, agent, center,
     assert page.errors == []
 
 
-def test_next_caller_takes_the_open_form(page, server, admin, agent,
+def test_next_caller_replaces_the_open_form(page, server, admin, agent,
         center):
-    """The next caller is loaded into the form an earlier pop opened; a form
-    being edited is left alone and the caller gets a new tab."""
-    numbers = [random_mobile() for _ in range(3)]
-    names = [f'{surname}{n[-4:]}' for surname, n in zip('赵钱孙', numbers)]
+    """The next caller replaces the form an earlier pop opened: in the
+    prepared form when one is ready, the earlier one closed; else loaded
+    into the earlier one. A form being edited is left alone and the caller
+    gets a tab of their own."""
+    numbers = [random_mobile() for _ in range(4)]
+    names = [f'{surname}{n[-4:]}' for surname, n in zip('赵钱孙李', numbers)]
     parties = [create_customer(admin, name, number)
         for name, number in zip(names, numbers)]
     sao_login(page, server, 'agent', 'agent-demo')
     tabs = 'Sao.Tab.tabs.length'
+    current = 'Sao.Tab.tabs.get_current()'
     name_entry = page.locator('input[name=name]:visible')
 
     pop_until_shown(page, admin, center, numbers[0])
     assert name_entry.input_value() == names[0]
     opened = page.evaluate(tabs)
+    first = page.evaluate(f'{current}.id')
+
+    prepared = wait_for_prepared_form(page)
     pop_until_shown(page, admin, center, numbers[1])
     assert name_entry.input_value() == names[1]
+    assert page.evaluate(f'{current}.id') == prepared
     assert page.evaluate(tabs) == opened
-    # The form holds the current caller only: no earlier caller behind the
-    # previous/next arrows, the record counter reads 1/1.
-    form = 'Sao.Tab.tabs.get_current()'
-    assert page.evaluate(f'{form}.screen.group.map(r => r.id)') == [
-        parties[1]]
-    assert page.evaluate(f'{form}.status_label.text()') == '1/1'
+    assert page.evaluate('''(id) => Sao.Tab.tabs.every(t => t.id !== id)
+        && !jQuery('#nav-' + id).length && !jQuery('#' + id).length''',
+        first)
 
-    name_entry.fill(names[1] + ' (edited)')
-    name_entry.press('Tab')
+    # No prepared form: the caller is loaded into the open one, which then
+    # holds that caller only (nothing behind its previous/next arrows).
+    # (The form prepared meanwhile is kept for the last pop.)
+    wait_for_prepared_form(page)
+    page.evaluate('window.ccScreenPop.prepare = false')
     pop_until_shown(page, admin, center, numbers[2])
     assert name_entry.input_value() == names[2]
+    assert page.evaluate(f'{current}.id') == prepared
+    assert page.evaluate(tabs) == opened
+    assert page.evaluate(f'{current}.screen.group.map(r => r.id)') == [
+        parties[2]]
+    assert page.evaluate(f'{current}.status_label.text()') == '1/1'
+
+    page.evaluate('window.ccScreenPop.prepare = true')
+    name_entry.fill(names[2] + ' (edited)')
+    name_entry.press('Tab')
+    pop_until_shown(page, admin, center, numbers[3])
+    assert name_entry.input_value() == names[3]
     assert page.evaluate(tabs) == opened + 1
+    assert page.evaluate('''(id) => Sao.Tab.tabs.some(t => t.id === id
+        && t.screen.modified())''', prepared)
     assert error_dialogs(page) == []
     assert page.errors == []
 
@@ -214,7 +234,7 @@ def test_caller_goes_into_the_prepared_form(page, server, admin, agent,
 
     wait_for_prepared_form(page)
     # Pops of earlier tests the bus replayed at login (younger than their
-    # expiry) opened tabs: closed, so that no open form takes the caller.
+    # expiry) opened tabs: closed, so that no earlier form is replaced.
     page.evaluate('Sao.Tab.tabs.close(false)')
     prepared = wait_for_prepared_form(page)
     assert page.evaluate('''(id) => Sao.Tab.tabs.every(t => t.id !== id)

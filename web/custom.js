@@ -133,24 +133,51 @@
         }, 30000);
     }
 
-    // The customer form an earlier pop opened, if it is still open and not
-    // being edited, takes the next caller: building a new form costs the
-    // browser more than the whole way of the pop from the PBX to it.
+    // The customer form an earlier pop opened, if it is still open in a
+    // tab and not being edited: the next caller replaces it (a form being
+    // edited is left alone and the caller gets another tab).
+    function replaceable(tab, message) {
+        var screen = tab && tab.screen;
+        return Boolean(message.res_id && screen &&
+            ~Sao.Tab.tabs.indexOf(tab) &&
+            screen.model_name === (message.model || 'party.party') &&
+            screen.current_view &&
+            screen.current_view.view_type === 'form' &&
+            !screen.modified());
+    }
+
+    // When no prepared form is ready (calls in quick succession), the
+    // earlier pop's form takes the next caller. Loading a caller into a
+    // form that shows another one costs the browser more than into a form
+    // that has shown none, so the prepared form comes first.
     function reuse(message) {
         var tab = cc.pop_tab;
-        var screen = tab && tab.screen;
-        if (!message.res_id || !screen || !~Sao.Tab.tabs.indexOf(tab) ||
-                screen.model_name !== (message.model || 'party.party') ||
-                !screen.current_view ||
-                screen.current_view.view_type !== 'form' ||
-                screen.modified()) {
+        if (!replaceable(tab, message)) {
             return null;
         }
         tab.attributes.res_id = message.res_id;
         tab.show();
-        return show_record(screen, message.res_id).then(function() {
+        return show_record(tab.screen, message.res_id).then(function() {
             return tab;
         });
+    }
+
+    // The earlier pop's form, once the next caller shows in another one:
+    // removed as Sao.Tab.close does, without showing it first (close shows
+    // the tab it closes, then its neighbour) and with nothing to save.
+    function retire(tab, message) {
+        if (!replaceable(tab, message) || tab === cc.pop_tab ||
+                tab === Sao.Tab.tabs.get_current()) {
+            return;
+        }
+        jQuery('#nav-' + tab.id).remove();
+        jQuery('#' + tab.id).remove();
+        Sao.Tab.tabs.splice(Sao.Tab.tabs.indexOf(tab), 1);
+        if (tab._chat) {
+            tab._chat.unregister();
+            tab._chat = null;
+        }
+        jQuery('#tabs').trigger('ready');
     }
 
     // Screen.clear then load(ids), as sao reloads a form (Tab.Form.revision):
@@ -231,11 +258,19 @@
         });
     }
 
+    // Resolves with the earlier pop's form when the caller went into
+    // another form and that one is to be retired once the caller shows.
     function open(message) {
-        var shown = reuse(message) || take_spare(message);
+        var previous = replaceable(cc.pop_tab, message) ? cc.pop_tab : null;
+        var shown = take_spare(message);
+        if (!shown) {
+            previous = null;
+            shown = reuse(message);
+        }
         if (shown) {
             return shown.then(function(tab) {
                 cc.pop_tab = tab;
+                return previous;
             }, function() {
                 return create(message);
             });
@@ -320,11 +355,13 @@
         claim(message).done(function() {
             var claimed = Date.now();
             banner(message);
-            var opened = null;
-            open(message).then(function() {
+            var opened = null, previous = null;
+            open(message).then(function(replaced) {
                 opened = Date.now();
+                previous = replaced || null;
                 return visible(message);
             }).done(function(shown) {
+                retire(previous, message);
                 cc.shown[message.call_id] = {
                     'received': received,
                     'claimed': claimed,

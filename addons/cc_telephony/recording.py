@@ -34,7 +34,9 @@ ASTERISK_MONITOR = '/var/spool/asterisk/monitor'
 # and the media type they are served with.
 AUDIO_TYPES = {'.wav': 'audio/wav', '.gsm': 'audio/x-gsm', '.mp3': 'audio/mpeg'}
 CONFIG_SECTION = 'cc_telephony'
-# Seconds a recording URL stays valid; each Range request (a seek) needs it.
+# Seconds a recording URL stays valid beyond the recording's own length:
+# each Range request (a seek) needs it, so that it lasts while the
+# recording is listened through, with pauses up to this long.
 URL_LIFETIME = 300
 
 
@@ -100,11 +102,20 @@ class Call(metaclass=PoolMeta):
             call.recording_path()
         cls._audit_listens(ids)
         transaction = Transaction()
-        expires = int(time.time()) + config.getint(
+        lifetime = int(time.time()) + config.getint(
             CONFIG_SECTION, 'recording_url_lifetime', default=URL_LIFETIME)
         return [f'/{transaction.database.name}/cc_telephony/recording/'
-            + cls._recording_token(c.id, transaction.user, expires)
+            + cls._recording_token(c.id, transaction.user,
+                lifetime + c.recorded_seconds)
             for c in calls]
+
+    @property
+    def recorded_seconds(self):
+        "How long the recording plays: from the answer to the hang-up."
+        if self.answer_time and self.end_time:
+            return max(0, int(
+                    (self.end_time - self.answer_time).total_seconds()))
+        return 0
 
     @classmethod
     def _recording_token(cls, call_id, user_id, expires):

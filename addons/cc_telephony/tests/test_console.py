@@ -103,15 +103,12 @@ class ConsoleAMIServer(AMIServer):
                         event == 'talk'):
                     self.sim.answer(caller, leg)
                     return self._ok(writer, reply, 'NOTIFY sent')
-            leg = caller.leg
-            if leg and leg.phone.name.startswith(device + '-'):
-                if event == 'hold' and id(caller) not in self.held:
-                    self.held.add(id(caller))
-                    self.sim.hold(caller, True)
-                elif event == 'talk' and id(caller) in self.held:
-                    self.held.discard(id(caller))
-                    self.sim.hold(caller, False)
-                return self._ok(writer, reply, 'NOTIFY sent')
+        # The phone's hold key; 'talk' on a phone in a call takes it back.
+        on = {'hold': True, 'talk': False}.get(event)
+        if on is not None and (on == (device in self.held)
+                or self.sim.phone_hold(device, on)):
+            (self.held.add if on else self.held.discard)(device)
+            return self._ok(writer, reply, 'NOTIFY sent')
         self._error(writer, reply, 'Unable to send NOTIFY')
 
 

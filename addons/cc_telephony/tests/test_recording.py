@@ -234,6 +234,23 @@ class RecordingTestCase(TestCase):
         self.assertEqual((log.user, log.resource), (inspector, str(call)))
 
     @with_transaction()
+    def test_recording_url_lasts_the_recording_through(self):
+        "A URL outlives its lifetime by the recording's length"
+        Call = Pool().get('cc.call')
+        pbx = self.create_pbx()
+        answered = dt.datetime(2026, 11, 24, 9, 0, 0)
+        long_call = self.create_call(pbx=pbx, answer_time=answered,
+            end_time=answered + dt.timedelta(minutes=40))
+        unanswered = self.create_call(pbx=pbx, end_time=answered)
+        before = int(time.time())
+        urls = Call.recording_url([long_call, unanswered])
+        after = int(time.time())
+        expiries = [int(url.rsplit('/', 1)[1].split('-')[2]) for url in urls]
+        self.assertTrue(
+            before + 300 + 2400 <= expiries[0] <= after + 300 + 2400)
+        self.assertTrue(before + 300 <= expiries[1] <= after + 300)
+
+    @with_transaction()
     def test_tampered_or_expired_tokens_grant_nothing(self):
         "Changing any part of a token, or its age, voids it"
         Call = Pool().get('cc.call')

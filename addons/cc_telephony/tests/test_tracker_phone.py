@@ -20,6 +20,7 @@ from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 
 from ..bridge import Database, PbxLink
+from ..console import today_start
 from ..pbxsim import scenario
 from ..pbxsim.engine import Callee
 from .test_callback import SnapshotSimTestCase
@@ -59,11 +60,13 @@ class PhoneTestCase(SnapshotSimTestCase):
 
     def setUp(self):
         super().setUp()
-        # Inside today (the wrap-up looks at today's calls), and not after
-        # the real time (the wrap-up compares call times with it).
+        # Inside today as the console sees it (the wrap-up looks at today's
+        # calls), and not after the real time (the wrap-up compares call
+        # times with it).
         now = utcnow().replace(microsecond=0)
-        self.start = max(now - dt.timedelta(minutes=10),
-            now.replace(hour=0, minute=0, second=0))
+        with Transaction().start(DB_NAME, 0):
+            today = today_start()
+        self.start = max(now - dt.timedelta(minutes=10), today)
         self.pbx_sim.sim.now = self.start
         self.pbx_sim.sim.callees[CALLER] = Callee(answer=4, talk=60)
         self.agents = self.setup_center()
