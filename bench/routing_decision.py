@@ -328,7 +328,9 @@ def run_variant(name, variant, callers, options, quick, rng,
 # router's variables, of the usual size.
 FIXED_ANSWER = {'CC_ACTION': 'queue', 'CC_QUEUE': 'consult',
     'CC_PRIORITY': '10', 'CC_AGENT': 'PJSIP/8002', 'CC_ANNOUNCE': '',
-    'CC_TARGET': '', 'CC_REASON': 'service,tier,vip,affinity'}
+    'CC_TARGET': '', 'CC_TIMEOUT': '300', 'CC_OVERFLOW': '',
+    'CC_WAIT_MINUTES': '', 'CC_CHOICE_EXTEN': '',
+    'CC_REASON': 'service,tier,vip,affinity'}
 
 
 def serve_fixed_answer(port):

@@ -148,6 +148,8 @@ def _queue_values(row, skills):
         'priority': priority, 'busy_action': busy, 'wrapup_seconds': wrapup,
         'service_level_seconds': 20, 'max_wait_seconds': 180,
         'voicemail_box': f'{code}@default',
+        # Told from the first minute; choices when it is near the limit.
+        'announce_wait': True, 'choice_above_seconds': 150,
         'skills': [('create', [{'skill': skills[skill],
                         'min_proficiency': minimum}
                     for skill, minimum in required.items()])],

@@ -70,6 +70,7 @@ ACTIONS = [
     ('voicemail', "Voicemail"),
     ('night', "Night Service"),
     ('callback', "Callback Offered"),
+    ('choice', "Wait Told, Choices Offered"),
     ]
 CALL_STATES = [
     ('live', "In Progress"),

@@ -49,8 +49,13 @@ STALE_DIALING = dt.timedelta(minutes=30)
 # Before this long, an attempt without a call record is not looked for on
 # the PBX (the agent's phone and the customer's may still be ringing).
 DIAL_GRACE = dt.timedelta(minutes=2)
-# The key a caller presses to accept the offer ([cc-route] callback).
+# The key a caller presses to accept the offer ([cc-route] callback, and
+# the first choice of [cc-route] choice).
 ACCEPT_KEY = '1'
+# The routing actions whose caller is offered a callback, and those whose
+# call may ask for one (a message left when every agent was busy too).
+OFFERING_ACTIONS = ('callback', 'choice')
+REQUESTING_ACTIONS = OFFERING_ACTIONS + ('voicemail',)
 ANSWERED_RESULTS = {'answered', 'transferred'}
 
 
@@ -60,9 +65,11 @@ def utcnow():
 
 def accepted_offer(ivr_path):
     """Whether the IVR path ends with the accepted offer: the dialplan
-    appends ``callback/<key>`` (``t`` for no key) to CC_IVR_PATH."""
+    appends ``callback/<key>`` (``t`` for no key) to CC_IVR_PATH, or
+    ``choice/<key>`` in the menu of a caller told a long wait (TEL-50),
+    whose key for a callback is the same."""
     steps = [s for s in re.split(r'[/>]', ivr_path or '') if s]
-    return steps[-2:] == ['callback', ACCEPT_KEY]
+    return steps[-2:] in (['callback', ACCEPT_KEY], ['choice', ACCEPT_KEY])
 
 
 class Queue(metaclass=PoolMeta):
@@ -305,11 +312,12 @@ class Callback(Workflow, ModelSQL, ModelView):
         "Whether the ended ``call`` asks for a callback, and why."
         if call.state != 'ended' or call.direction != 'inbound':
             return None
-        if (call.routing_action == 'callback'
+        if (call.routing_action in OFFERING_ACTIONS
                 and accepted_offer(call.ivr_path)):
             return 'offer'
         queue = cls._call_queue(call)
-        if (call.result == 'voicemail' and call.routing_action == 'voicemail'
+        if (call.result == 'voicemail'
+                and call.routing_action in ('voicemail', 'choice')
                 and 'busy' in (call.routing_reason or '').split(',')
                 and queue and queue.callback_voicemail):
             return 'voicemail'
@@ -339,7 +347,7 @@ class Callback(Workflow, ModelSQL, ModelView):
                     ('id', 'in', list(call_ids)),
                     ('state', '=', 'ended'),
                     ('direction', '=', 'inbound'),
-                    ('routing_action', 'in', ['callback', 'voicemail']),
+                    ('routing_action', 'in', list(REQUESTING_ACTIONS)),
                     ])
             if not calls:
                 return []
@@ -588,7 +596,7 @@ class Call(metaclass=PoolMeta):
         Callback = Pool().get('cc.callback')
         super().record_decisions(decisions, pbx=pbx)
         uniqueids = [d['uniqueid'] for d in decisions
-            if d.get('action') in ('callback', 'voicemail')]
+            if d.get('action') in REQUESTING_ACTIONS]
         if uniqueids:
             with without_check_access():
                 calls = cls.search([('uniqueid', 'in', uniqueids),

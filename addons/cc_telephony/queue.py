@@ -2,8 +2,8 @@
 import datetime as dt
 
 from sql import Literal, Null
-from sql.aggregate import Count, Sum
-from sql.conditionals import Case
+from sql.aggregate import Avg, Count, Sum
+from sql.conditionals import Case, Coalesce
 
 from trytond.i18n import gettext
 from trytond.model import (
@@ -32,8 +32,12 @@ BUSY_ACTIONS = [
     ('voicemail', "Voicemail"),
     ]
 
-# The recent past whose service level decides an overflow (TEL-54).
+# The recent past whose service level decides an overflow (TEL-54), and
+# whose handle time estimates the expected wait (TEL-50).
 SERVICE_LEVEL_MINUTES = 30
+# A live call that entered longer ago is not counted as waiting: the
+# bridge may never have seen its end (the supervisors' board does the same).
+WAITING_HOURS = 4
 
 
 def service_level_columns(call):
@@ -126,6 +130,22 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
     wrapup_seconds = fields.Integer(
         "Wrap-up Time", required=True,
         help="After-call work seconds given to agents of this queue.")
+    announce_wait = fields.Boolean(
+        "Announce Expected Wait",
+        help="Callers who find every agent busy hear how many minutes "
+        "they are expected to wait: the callers waiting and them, times "
+        "the handle time of the last 30 minutes, over the busy agents.")
+    choice_above_seconds = fields.Integer(
+        "Offer Choices Above",
+        help="When the expected wait is longer than these seconds, callers "
+        "are told it and may ask for a callback, leave a message, go to "
+        "the choice extension or hear information instead of waiting "
+        "(empty: never). VIP callers always wait for an agent.")
+    choice_extension = fields.Char(
+        "Choice Extension",
+        states={'invisible': ~Eval('choice_above_seconds')},
+        help="Extension offered among those choices (an operator, a "
+        "self-service line); empty: not offered.")
 
     @classmethod
     def __setup__(cls):
@@ -201,7 +221,7 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def check_durations(cls, queues, field_names=None):
         names = {'service_level_seconds', 'max_wait_seconds',
-            'wrapup_seconds'}
+            'wrapup_seconds', 'choice_above_seconds'}
         if field_names and not (names & set(field_names)):
             return
         for queue in queues:
@@ -244,6 +264,38 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
             for code, answered, abandoned, within in cursor}
 
     @classmethod
+    def recent_loads(cls, now, minutes=SERVICE_LEVEL_MINUTES):
+        """{queue code: routing.QueueLoad} of the queues that tell the
+        expected wait or offer choices on it (TEL-50): the callers waiting
+        now, and the mean talk, hold and wrap-up seconds of the calls that
+        entered in the last ``minutes`` and ended answered."""
+        from .routing import QueueLoad
+        pool = Pool()
+        call = pool.get('cc.call').__table__()
+        queue = cls.__table__()
+        waiting_since = now - dt.timedelta(hours=WAITING_HOURS)
+        handled_since = now - dt.timedelta(minutes=minutes)
+        waiting = (call.state == 'live') & (call.answer_time == Null)
+        handled = ((call.state == 'ended') & (call.answer_time != Null)
+            & (call.enter_time >= handled_since))
+        handle = (Coalesce(call.talk_seconds, 0)
+            + Coalesce(call.hold_seconds, 0)
+            + Coalesce(call.wrapup_seconds, 0))
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*queue.join(call, 'LEFT',
+                condition=(call.queue == queue.id)
+                & (call.enter_time >= waiting_since)).select(queue.code,
+                Sum(Case((waiting, 1), else_=0)),
+                Avg(Case((handled, handle), else_=Null)),
+                where=(queue.active == Literal(True))
+                & ((queue.announce_wait == Literal(True))
+                    | (queue.choice_above_seconds > 0)),
+                group_by=[queue.code]))
+        return {code: QueueLoad(int(count or 0),
+                float(seconds) if seconds is not None else None)
+            for code, count, seconds in cursor}
+
+    @classmethod
     def routing_snapshot(cls):
         "{code: routing.Queue} of the active queues (see routing.py)."
         from .routing import Queue as RoutingQueue
@@ -267,7 +319,10 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
                 busy_action=queue.busy_action,
                 voicemail_box=queue.voicemail_box,
                 announcement=queue.announcement,
-                calendar=queue.routing_calendar())
+                calendar=queue.routing_calendar(),
+                announce_wait=bool(queue.announce_wait),
+                choice_above=queue.choice_above_seconds or None,
+                choice_extension=queue.choice_extension or None)
         return snapshot
 
     def routing_calendar(self):

@@ -185,10 +185,10 @@ class Snapshot:
         return values
 
     def _check_in(self, database, user, pool):
-        "The configuration's stamp and the queues' recent service levels."
+        "The configuration's stamp and the queues' live figures."
         from trytond.transaction import Transaction
         with Transaction().start(database, user, readonly=True):
-            return configuration_stamp(pool), recent_service_levels(pool)
+            return configuration_stamp(pool), live_figures(pool)
 
     def _refresh(self, database, user, pool, pbx_code):
         """Reload if the configuration changed, or at least every
@@ -201,13 +201,13 @@ class Snapshot:
             due = (self.stamp is None or time.monotonic() - self.reloaded_at
                 > FULL_RELOAD_SECONDS)
             if not due:
-                stamp, levels = self._check_in(database, user, pool)
+                stamp, figures = self._check_in(database, user, pool)
                 due = stamp != self.stamp
             if due:
                 self._reload(database, user, pool, pbx_code)
                 return
             with self._lock:
-                self.values = dict(self.values, service_levels=levels)
+                self.values = dict(self.values, **figures)
                 self.loaded_at = time.monotonic()
         except Exception:
             logger.exception('routing configuration not checked')
@@ -240,14 +240,19 @@ class Snapshot:
             'queues': pool.get('cc.queue').routing_snapshot(),
             'services': pool.get('cc.dnis').routing_snapshot(),
             'profiles': pool.get('cc.agent').routing_profiles(),
-            'service_levels': recent_service_levels(pool),
             'announcements': pool.get('cc.announcement').routing_snapshot(),
+            **live_figures(pool),
             }
 
 
-def recent_service_levels(pool):
-    "The service levels queues overflow on (TEL-54), as of now."
-    return pool.get('cc.queue').recent_service_levels(utcnow())
+def live_figures(pool):
+    """What the snapshot renews at each check: the service levels queues
+    overflow on (TEL-54) and the loads the expected wait is estimated from
+    (TEL-50), as of now."""
+    Queue = pool.get('cc.queue')
+    now = utcnow()
+    return {'service_levels': Queue.recent_service_levels(now),
+        'queue_loads': Queue.recent_loads(now)}
 
 
 def call_info(env):
@@ -299,7 +304,8 @@ class Router:
             last_agent=last[0] if last else None,
             last_agent_at=last[1] if last else None, policy=policy,
             announcements=static['announcements'],
-            service_levels=static['service_levels'])
+            service_levels=static['service_levels'],
+            queue_loads=static['queue_loads'])
 
     def agents(self, profiles, states):
         """routing.Agent of every agent profile in its live state; reused

@@ -7,8 +7,10 @@ are the channel variables the dialplan reads:
 
 ``CC_ACTION``
     ``queue`` (join ``CC_QUEUE``), ``callback`` (offer a callback, queue in
-    ``CC_QUEUE`` if declined), ``voicemail``, ``night`` (closed: night
-    service), ``ivr`` or ``reject``.
+    ``CC_QUEUE`` if declined), ``choice`` (the expected wait is too long:
+    tell it and offer a callback, a message, another extension or
+    information, queue in ``CC_QUEUE`` if none is taken), ``voicemail``,
+    ``night`` (closed: night service), ``ivr`` or ``reject``.
 ``CC_QUEUE``, ``CC_PRIORITY``, ``CC_AGENT``, ``CC_ANNOUNCE``
     Queue name, queue priority (higher first), preferred agent interface
     (rung first) and sound played before queueing: the announcement in
@@ -23,6 +25,10 @@ are the channel variables the dialplan reads:
     the dialplan sends the caller to when that wait is over (empty: none).
     Both are the settings of ``CC_QUEUE`` itself, also when that queue is
     an overflow or night service queue.
+``CC_WAIT_MINUTES``, ``CC_CHOICE_EXTEN``
+    The caller's expected wait in whole minutes (rounded up), told before
+    queueing when the queue announces it (empty: not told, or unknown),
+    and the extension the ``choice`` menu offers (empty: none).
 ``CC_REASON``
     Comma-separated codes of the rules that fired (``blacklist``, ``vip``,
     ``affinity`` …); the steps of ``Decision.steps`` say the same for
@@ -35,13 +41,18 @@ blacklisted callers are rejected or sent to an IVR; outside opening hours
 service; red-list and VIP callers get a higher priority; the agent who last
 served the caller is preferred if ready; queues that need skills prefer the
 best skilled ready agent; when no suitable agent is ready callers are offered
-a callback or voicemail, except VIP callers who always reach a human.
+a callback or voicemail, except VIP callers who always reach a human;
+callers whose expected wait is over the queue's limit are told it and
+offered choices (TEL-50).
 A queued caller hears the announcement in force for the call (time window,
 dialled number, queue and caller region), urgent notices first.
 """
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 IDLE_STATES = ('logged_out',)
+# The states of an agent who will take a queued call once free.
+BUSY_STATES = ('ringing', 'talking', 'hold', 'wrap_up')
 # The sentences a decision is explained with, by step key. The web client
 # shows them translated: each is the message cc_telephony.msg_routing_<key>
 # (message.xml), whose English text is the same.
@@ -80,6 +91,10 @@ SENTENCES = {
     'all_busy': 'All %(count)s suitable agents of %(queue)s are busy.',
     'vip_waits': 'The VIP caller waits for an agent.',
     'callback': 'Callback offered.',
+    'expected_wait': 'Expected wait %(wait)s s: %(waiting)s callers ahead, '
+    '%(agents)s busy agents, %(handle)s s per call.',
+    'wait_choice': 'Expected wait over %(limit)s s: the caller is told it '
+    'and offered choices.',
     'voicemail': 'Sent to voicemail.',
     'waits': 'The caller waits in the queue.',
     'router_error': 'The router could not decide (%(error)s): default '
@@ -93,10 +108,12 @@ SENTENCES = {
     'urgent_notice_region': 'Urgent notice "%(name)s" is in force for '
     'callers from %(region)s: the caller hears %(prompt)s first.',
     }
-# The actions whose caller reaches a queue, and hears an announcement first.
-QUEUEING_ACTIONS = ('queue', 'callback', 'night')
+# The actions whose caller reaches a queue (with its wait limit), and hears
+# an announcement first.
+QUEUEING_ACTIONS = ('queue', 'callback', 'choice', 'night')
 VARIABLES = ('CC_ACTION', 'CC_QUEUE', 'CC_PRIORITY', 'CC_AGENT',
-    'CC_ANNOUNCE', 'CC_TARGET', 'CC_TIMEOUT', 'CC_OVERFLOW', 'CC_REASON')
+    'CC_ANNOUNCE', 'CC_TARGET', 'CC_TIMEOUT', 'CC_OVERFLOW',
+    'CC_WAIT_MINUTES', 'CC_CHOICE_EXTEN', 'CC_REASON')
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,10 @@ class Queue:
     None means always open. ``max_wait`` is the seconds a caller may wait
     before leaving for ``overflow`` (None or 0: no limit). Below the
     service level ``overflow_service_level`` (%), callers who find every
-    agent busy go to ``overflow`` if an agent is ready there.
+    agent busy go to ``overflow`` if an agent is ready there. Callers who
+    find every agent busy are told their expected wait when
+    ``announce_wait``, and offered choices (``choice_extension`` among
+    them) when it is over ``choice_above`` seconds.
     """
     code: str
     name: str = ''
@@ -156,6 +176,9 @@ class Queue:
     voicemail_box: str | None = None
     announcement: str | None = None
     calendar: object = None
+    announce_wait: bool = False
+    choice_above: int | None = None
+    choice_extension: str | None = None
 
     def is_open(self, moment):
         return self.calendar is None or bool(self.calendar.is_open(moment))
@@ -212,6 +235,15 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class QueueLoad:
+    """A queue's recent figures the expected wait is estimated from: the
+    callers waiting in it now and the mean seconds an answered call took
+    (talk, hold and wrap-up; None: no call answered lately)."""
+    waiting: int = 0
+    handle_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     "Settings that are not per queue."
     default_queue: str | None = None
@@ -236,6 +268,7 @@ class Request:
     announcements: tuple = ()   # (Announcement, …), in force or not
     # {queue code: service level (%) of the recent past, or None}
     service_levels: dict = field(default_factory=dict)
+    queue_loads: dict = field(default_factory=dict)  # {code: QueueLoad}
 
 
 @dataclass
@@ -249,6 +282,8 @@ class Decision:
     mailbox: str | None = None
     timeout: int | None = None      # seconds the caller may wait in queue
     overflow: str | None = None     # queue the caller goes to after them
+    expected_wait: int | None = None  # seconds told to the caller
+    choice_extension: str | None = None
     service: str | None = None
     reasons: list = field(default_factory=list)
     steps: list = field(default_factory=list)
@@ -279,6 +314,9 @@ class Decision:
             'CC_TARGET': self.target or '',
             'CC_TIMEOUT': str(self.timeout) if self.timeout else '',
             'CC_OVERFLOW': self.overflow or '',
+            'CC_WAIT_MINUTES': str(math.ceil(self.expected_wait / 60))
+            if self.expected_wait else '',
+            'CC_CHOICE_EXTEN': self.choice_extension or '',
             'CC_REASON': ','.join(self.reasons),
             }
         if self.mailbox:
@@ -555,7 +593,7 @@ def set_wait_limit(queues, now, decision):
     where to then: that queue's own settings (an overflow or night queue
     has its own). The overflow queue is given only when it could take the
     call now; the wait in it has no limit (no ping-pong between queues)."""
-    if decision.action not in ('queue', 'callback', 'night'):
+    if decision.action not in QUEUEING_ACTIONS:
         return
     queue = queues.get(decision.queue or '')
     if queue is None or not queue.max_wait or queue.max_wait <= 0:
@@ -571,10 +609,17 @@ def _all_busy(request, queue, decision, signed_in):
         decision.note('nobody_signed_in', queue=queue.code)
     else:
         decision.note('all_busy', count=len(signed_in), queue=queue.code)
+    wait = _expect_wait(request, queue, decision, signed_in)
     if request.caller.vip:
         decision.note('vip_waits')
         return
-    if queue.busy_action == 'callback':
+    if queue.choice_above and wait is not None and wait > queue.choice_above:
+        decision.action = 'choice'
+        decision.expected_wait = wait
+        decision.choice_extension = queue.choice_extension
+        decision.mailbox = queue.voicemail_box
+        decision.because('busy', 'wait_choice', limit=queue.choice_above)
+    elif queue.busy_action == 'callback':
         decision.action = 'callback'
         decision.because('busy', 'callback')
     elif queue.busy_action == 'voicemail':
@@ -583,3 +628,24 @@ def _all_busy(request, queue, decision, signed_in):
         decision.because('busy', 'voicemail')
     else:
         decision.because('busy', 'waits')
+
+
+def _expect_wait(request, queue, decision, signed_in):
+    """TEL-50: the expected wait of a caller who finds every suitable agent
+    busy, when the queue tells it or offers choices on it: the callers
+    waiting and this one, served by the queue's busy qualified agents at
+    its recent handle time (position × handle time / agents). None when
+    unknown: no busy agent or no call answered lately."""
+    if not (queue.announce_wait or queue.choice_above):
+        return None
+    load = request.queue_loads.get(queue.code)
+    busy = [a for a in signed_in if a.state in BUSY_STATES]
+    if load is None or not load.handle_seconds or not busy:
+        return None
+    wait = math.ceil(
+        (load.waiting + 1) * load.handle_seconds / len(busy))
+    if queue.announce_wait:
+        decision.expected_wait = wait
+    decision.note('expected_wait', wait=wait, waiting=load.waiting,
+        agents=len(busy), handle=round(load.handle_seconds))
+    return wait

@@ -122,6 +122,8 @@ class AcceptedOfferTestCase(TestCase):
                 ('callback/2', False),
                 ('callback/t', False),
                 ('callback/1/x', False),
+                ('choice/1', True),
+                ('choice/2', False),
                 ('night/1', False),
                 ('', False),
                 (None, False),
@@ -318,6 +320,22 @@ class CallbackTestCase(SnapshotSimTestCase):
         self.assertEqual(Callback.search([]), [])
 
     @with_transaction()
+    def test_callback_chosen_on_a_long_wait(self):
+        "TEL-50: 1 in the choices of a long wait books the callback too"
+        pool = Pool()
+        Call = pool.get('cc.call')
+        Callback = pool.get('cc.callback')
+        self.setup_center()
+
+        Call.record_decisions([decision('in.8', action='choice')])
+        Call.ingest_facts([offer_fact('in.8', ivr_path='choice/1')])
+        Call.record_decisions([decision('in.9', action='choice')])
+        Call.ingest_facts([offer_fact('in.9', ivr_path='choice/4')])
+        callback, = Callback.search([])
+        self.assertEqual((callback.call.uniqueid, callback.origin),
+            ('in.8', 'offer'))
+
+    @with_transaction()
     def test_decision_stored_after_the_fact(self):
         "The router's decision arriving after the fact still gives one"
         pool = Pool()
@@ -352,9 +370,15 @@ class CallbackTestCase(SnapshotSimTestCase):
         Call.record_decisions([decision('in.7', action='voicemail',
                     reason='service,closed')])
         Call.ingest_facts([offer_fact('in.7', **voicemail)])
-        callback, = Callback.search([])
-        self.assertEqual((callback.call.uniqueid, callback.origin,
-                callback.recording), ('in.6', 'voicemail', 'vm/in.5.wav'))
+        # A message chosen on a long wait (TEL-50) is one left when busy.
+        Call.record_decisions([decision('in.8', action='choice')])
+        Call.ingest_facts([offer_fact('in.8', **dict(voicemail,
+                        ivr_path='choice/2'))])
+        callbacks = Callback.search([], order=[('id', 'ASC')])
+        self.assertEqual([(c.call.uniqueid, c.origin, c.recording)
+                for c in callbacks],
+            [('in.6', 'voicemail', 'vm/in.5.wav'),
+                ('in.8', 'voicemail', 'vm/in.5.wav')])
 
     @with_transaction()
     def test_number_validated_and_matched(self):

@@ -259,9 +259,12 @@ class ScriptedDayTestCase(unittest.TestCase):
         def seconds(value):
             return seconds_after(start, value)
 
+        # Every call was routed: a decision the router spooled while the
+        # database was locked is replayed within its retry period.
         testing.wait_until(lambda: self.query(
-                "SELECT count(*) FROM cc_call WHERE state = 'ended'"
-                )[0][0] >= 6, SETTLE_TIMEOUT, message='calls ended')
+                "SELECT count(*) FROM cc_call WHERE state = 'ended' "
+                "AND routing_action IS NOT NULL")[0][0] >= 6,
+            SETTLE_TIMEOUT, message='calls ended and their decisions stored')
         calls = self.query(
             'SELECT c.id, c.caller_number, c.result, c.queue_code, '
             'c.routing_action, c.routing_priority, c.routing_agent, '

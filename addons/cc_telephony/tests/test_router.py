@@ -11,7 +11,7 @@ from trytond.modules.cc_telephony.pbxsim import agi as sim_agi
 from trytond.modules.cc_telephony.router import (
     Router, Snapshot, call_info, handle)
 from trytond.modules.cc_telephony.routing import Caller as RoutingCaller
-from trytond.modules.cc_telephony.routing import Decision
+from trytond.modules.cc_telephony.routing import Decision, QueueLoad
 from trytond import backend
 from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool
@@ -285,13 +285,69 @@ class RouterTestCase(TestCase):
             # The index walk of Lookup.warm_up leaves the planner as it was.
             self.assertEqual(seqscan, 'on')
 
+    @staticmethod
+    def models(*names):
+        pool = Pool()
+        return [pool.get(name) for name in names]
+
+    @with_transaction()
+    def test_long_expected_wait_offers_choices(self):
+        "TEL-50: callers waiting and recent handle times give the wait told"
+        Queue, Agent, Call = self.models('cc.queue', 'cc.agent', 'cc.call')
+        router = self.setup_center()
+        sales, = Queue.search([('code', '=', 'sales')])
+        Queue.write([sales], {'announce_wait': True,
+                'choice_above_seconds': 120, 'choice_extension': '8000'})
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        Agent.update_live_states([{'interface': i, 'state': s, 'since': now}
+                for i, s in [('PJSIP/8001', 'talking'),
+                    ('PJSIP/8002', 'wrap_up'), ('PJSIP/8003', 'ready')]])
+        entered = now - dt.timedelta(minutes=5)
+        answered = {'state': 'ended', 'queue': sales.id,
+            'enter_time': entered,
+            'answer_time': entered + dt.timedelta(seconds=10),
+            'end_time': entered + dt.timedelta(seconds=130)}
+        Call.create([
+                # Waiting now: two; the one entered 5 hours ago is not.
+                {'uniqueid': 'w.1', 'state': 'live', 'queue': sales.id,
+                    'enter_time': now - dt.timedelta(seconds=40)},
+                {'uniqueid': 'w.2', 'state': 'live', 'queue': sales.id,
+                    'enter_time': now - dt.timedelta(seconds=10)},
+                {'uniqueid': 'w.old', 'state': 'live', 'queue': sales.id,
+                    'enter_time': now - dt.timedelta(hours=5)},
+                # Handled lately: 100 + 20 + 30 and 80 + 0 + 20 s.
+                {'uniqueid': 'h.1', **answered, 'talk_seconds': 100,
+                    'hold_seconds': 20, 'wrapup_seconds': 30},
+                {'uniqueid': 'h.2', **answered, 'talk_seconds': 80,
+                    'wrapup_seconds': 20},
+                # Neither: abandoned, and answered an hour ago.
+                {'uniqueid': 'a.1', **answered, 'answer_time': None},
+                {'uniqueid': 'h.old', **answered, 'talk_seconds': 900,
+                    'enter_time': now - dt.timedelta(hours=1)},
+                ])
+        self.assertEqual(Queue.recent_loads(now),
+            {'sales': QueueLoad(waiting=2, handle_seconds=125.0)})
+
+        decision = router.decide({'uniqueid': 'x',
+                'caller_raw': '13700137000', 'dnis': '95588'}, NOW)
+        # (2 waiting + this caller) × 125 s over 2 busy agents.
+        self.assertEqual(decision.action, 'choice')
+        self.assertEqual(decision.expected_wait, 188)
+        variables = decision.variables()
+        self.assertEqual(
+            (variables['CC_WAIT_MINUTES'], variables['CC_CHOICE_EXTEN']),
+            ('4', '8000'))
+        self.assertIn('Expected wait 188 s: 2 callers ahead, 2 busy agents, '
+            '125 s per call.', decision.explanation)
+
+        Queue.write([sales], {'announce_wait': False,
+                'choice_above_seconds': None})
+        self.assertEqual(Queue.recent_loads(now), {})
+
     @with_transaction()
     def test_overflow_on_falling_service_level(self):
         "TEL-54: the last 30 minutes' service level sends callers to help"
-        pool = Pool()
-        Queue = pool.get('cc.queue')
-        Agent = pool.get('cc.agent')
-        Call = pool.get('cc.call')
+        Queue, Agent, Call = self.models('cc.queue', 'cc.agent', 'cc.call')
         router = self.setup_center()
         sales, = Queue.search([('code', '=', 'sales')])
         helper, = Agent.create([{'interface': 'PJSIP/8009'}])
@@ -561,30 +617,34 @@ class CallInfoTestCase(unittest.TestCase):
         self.assertEqual(loads, ['a', 'b'])
 
     def test_refresher_renews_service_levels(self):
-        "Between reloads the refresher renews the service levels only"
+        "Between reloads the refresher renews the live figures only"
         snapshot = Snapshot(max_age=0.05)
         levels = iter([{'sales': 90.0}, {'sales': 70.0}])
-        loads = []
+        loads = {'sales': QueueLoad(3, 120.0)}
+        loaded = []
         renewed = threading.Event()
 
         def load_in(database, user, pool, code):
             snapshot.stamp = 'a'
-            loads.append(code)
-            return {'queues': 'loaded', 'service_levels': {}}
+            loaded.append(code)
+            return {'queues': 'loaded', 'service_levels': {},
+                'queue_loads': {}}
 
         def check_in(database, user, pool):
             level = next(levels, None)
             if level is None:
                 renewed.set()
-            return 'a', level or {'sales': 70.0}
+            return 'a', {'service_levels': level or {'sales': 70.0},
+                'queue_loads': loads}
         snapshot._load_in, snapshot._check_in = load_in, check_in
         snapshot.get(None, 'main', 'db')
         snapshot.keep_fresh('db', 0, None, 'main')
         self.addCleanup(snapshot.stop_refreshing)
         self.assertTrue(renewed.wait(10))
         self.assertEqual(snapshot.values,
-            {'queues': 'loaded', 'service_levels': {'sales': 70.0}})
-        self.assertEqual(loads, ['main'])
+            {'queues': 'loaded', 'service_levels': {'sales': 70.0},
+                'queue_loads': loads})
+        self.assertEqual(loaded, ['main'])
 
     def test_no_cache_reads_for_every_call(self):
         "--cache-seconds 0 (the benchmark's baseline) reads at each call"
@@ -722,12 +782,13 @@ class HandleTestCase(unittest.TestCase):
                 'CC_ACTION': 'queue', 'CC_QUEUE': 'sales',
                 'CC_PRIORITY': '3', 'CC_AGENT': 'PJSIP/8002',
                 'CC_ANNOUNCE': '', 'CC_TARGET': '', 'CC_TIMEOUT': '300',
-                'CC_OVERFLOW': 'backup', 'CC_REASON': 'affinity'})
+                'CC_OVERFLOW': 'backup', 'CC_WAIT_MINUTES': '',
+                'CC_CHOICE_EXTEN': '', 'CC_REASON': 'affinity'})
         self.assertEqual([words[:4] for words in self.commands], [[
                     'SET', 'VARIABLE', 'ARRAY(CC_ACTION,CC_QUEUE,CC_PRIORITY,'
                     'CC_AGENT,CC_ANNOUNCE,CC_TARGET,CC_TIMEOUT,CC_OVERFLOW,'
-                    'CC_REASON)', 'queue,sales,3,PJSIP/8002,,,300,backup,'
-                    'affinity']])
+                    'CC_WAIT_MINUTES,CC_CHOICE_EXTEN,CC_REASON)',
+                    'queue,sales,3,PJSIP/8002,,,300,backup,,,affinity']])
         (uniqueid, decision), = router.recorded
         self.assertEqual(uniqueid, '1700000000.1')
         self.assertEqual(decision['steps'],

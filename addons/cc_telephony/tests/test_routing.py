@@ -3,7 +3,8 @@ import datetime as dt
 import unittest
 
 from trytond.modules.cc_telephony.routing import (
-    VARIABLES, Agent, Caller, Policy, Queue, Request, Service, decide)
+    VARIABLES, Agent, Caller, Policy, Queue, QueueLoad, Request, Service,
+    decide)
 
 NOW = dt.datetime(2026, 3, 2, 2, 0)  # a Monday, 10:00 in Shanghai
 
@@ -495,6 +496,88 @@ class WaitLimitTestCase(unittest.TestCase):
                     ('', ''))
 
 
+class ExpectedWaitTestCase(unittest.TestCase):
+    "TEL-50: the expected wait told, and choices offered when it is long"
+
+    def busy_request(self, queue, waiting=5, handle=120.0, states=None,
+            **kwargs):
+        states = states or ['talking', 'wrap_up', 'not_ready']
+        return request(queues={'sales': queue},
+            agents=[agent(f'PJSIP/{i}', state)
+                for i, state in enumerate(states)],
+            queue_loads={'sales': QueueLoad(waiting, handle)}, **kwargs)
+
+    def test_wait_is_position_times_handle_over_busy_agents(self):
+        "6 callers (5 waiting and this one) × 120 s over 2 busy agents"
+        decision = decide(self.busy_request(
+                Queue('sales', announce_wait=True)))
+        self.assertEqual(decision.action, 'queue')
+        self.assertEqual(decision.expected_wait, 360)
+        variables = decision.variables()
+        self.assertEqual(variables['CC_WAIT_MINUTES'], '6')
+        self.assertEqual(variables['CC_CHOICE_EXTEN'], '')
+        self.assertIn('Expected wait 360 s: 5 callers ahead, 2 busy agents, '
+            '120 s per call.', decision.explanation)
+
+    def test_minutes_round_up(self):
+        decision = decide(self.busy_request(
+                Queue('sales', announce_wait=True), waiting=0, handle=61))
+        self.assertEqual(decision.expected_wait, 31)
+        self.assertEqual(decision.variables()['CC_WAIT_MINUTES'], '1')
+
+    def test_nothing_told_when_unknown_or_not_asked(self):
+        cases = {
+            'not announced': (Queue('sales'), {}),
+            'no call answered lately': (Queue('sales', announce_wait=True),
+                {'handle': None}),
+            'no busy agent': (Queue('sales', announce_wait=True),
+                {'states': ['not_ready']}),
+            }
+        for name, (queue, options) in cases.items():
+            with self.subTest(name):
+                decision = decide(self.busy_request(queue, **options))
+                self.assertIsNone(decision.expected_wait)
+                self.assertEqual(decision.variables()['CC_WAIT_MINUTES'], '')
+                self.assertEqual(decision.action, 'queue')
+
+    def test_a_ready_agent_means_no_wait(self):
+        decision = decide(self.busy_request(
+                Queue('sales', announce_wait=True, choice_above=60),
+                states=['talking', 'ready']))
+        self.assertEqual(decision.action, 'queue')
+        self.assertIsNone(decision.expected_wait)
+
+    def test_long_wait_offers_choices(self):
+        queue = Queue('sales', choice_above=300, choice_extension='8001',
+            voicemail_box='sales@default', busy_action='callback',
+            max_wait=600, overflow='sales')
+        decision = decide(self.busy_request(queue))
+        self.assertEqual(decision.action, 'choice')
+        self.assertEqual(decision.expected_wait, 360)
+        self.assertEqual(decision.reasons, ['service', 'busy'])
+        variables = decision.variables()
+        self.assertEqual((variables['CC_WAIT_MINUTES'],
+                variables['CC_CHOICE_EXTEN'], variables['CC_QUEUE'],
+                variables['CC_MAILBOX'], variables['CC_TIMEOUT']),
+            ('6', '8001', 'sales', 'sales@default', '600'))
+        self.assertIn('Expected wait over 300 s: the caller is told it and '
+            'offered choices.', decision.explanation)
+
+    def test_short_wait_keeps_the_busy_action(self):
+        "Under the limit, and not announced: the callback offer as before"
+        queue = Queue('sales', choice_above=400, busy_action='callback')
+        decision = decide(self.busy_request(queue))
+        self.assertEqual(decision.action, 'callback')
+        self.assertIsNone(decision.expected_wait)
+        self.assertEqual(decision.variables()['CC_WAIT_MINUTES'], '')
+
+    def test_vip_is_told_but_offered_nothing(self):
+        queue = Queue('sales', announce_wait=True, choice_above=60)
+        decision = decide(self.busy_request(queue, caller=Caller(vip=True)))
+        self.assertEqual(decision.action, 'queue')
+        self.assertEqual(decision.expected_wait, 360)
+
+
 class VariablesTestCase(unittest.TestCase):
 
     def test_every_variable_is_set(self):
@@ -511,6 +594,8 @@ class VariablesTestCase(unittest.TestCase):
                 'CC_TARGET': '',
                 'CC_TIMEOUT': '',
                 'CC_OVERFLOW': '',
+                'CC_WAIT_MINUTES': '',
+                'CC_CHOICE_EXTEN': '',
                 'CC_REASON': 'service,vip,longest_idle',
                 })
 
