@@ -33,6 +33,13 @@ DIAL_TIMEOUT = 30.0
 ORIGINATE_ANSWERED, ORIGINATE_NO_ANSWER, ORIGINATE_FAILED = '4', '3', '0'
 # The PBX's local time, in which CoreStatus reports (China Standard Time).
 LOCAL_ZONE = dt.timezone(dt.timedelta(hours=8))
+# [cc-route] callback and choice of extensions.conf: the seconds from the
+# answer to the key's effect (the prompts, the expected wait said, the
+# Read's timeout), the thank-you before the hangup of a caller who asked
+# for a callback, and the information played on key 4 of the choices.
+OFFER_SECONDS = {'callback': 6.0, 'choice': 12.0}
+THANKS_SECONDS = 3.0
+INFORMATION_SECONDS = 20.0
 
 
 @dataclass
@@ -130,6 +137,11 @@ class CallPlan:
     # hang up). Either one makes the call an IVR call.
     ivr: str | None = None
     digits: object = None
+    # The key pressed when the router offers a callback (CC_ACTION
+    # callback: '1' accepts) or choices on a long wait (choice: '1' a
+    # callback, '2' a message, '3' the choice extension, '4' information
+    # then the queue); None or '' presses nothing: the caller is queued.
+    offer_key: str | None = None
 
 
 @dataclass
@@ -151,6 +163,7 @@ class Caller:
     # the next Queue(); None: the scenario's queue settings apply.
     wait_limit: tuple | None = None
     overflow: str | None = None   # where the current queue's wait ends
+    offered: bool = False  # the callback offer or choices have been made
 
 
 @dataclass
@@ -521,8 +534,7 @@ class Simulator:
                 '/' in url[len('agi://'):]) else f'{url}/{script}'
 
         def on_set(name, value):
-            channel.variables[name] = value
-            self.emit('VarSet', channel.headers(), Variable=name, Value=value)
+            self.set_variable(channel, name, value)
         try:
             await agi.route(url, channel, on_set, keypad=keypad,
                 on_answer=lambda: self.set_up(channel))
@@ -530,8 +542,20 @@ class Simulator:
             # Asterisk sets AGISTATUS=FAILURE and the dialplan goes on.
             logger.warning('AGI %s failed: %r', url, error)
 
+    def set_variable(self, channel, name, value):
+        channel.variables[name] = value
+        self.emit('VarSet', channel.headers(), Variable=name, Value=value)
+
     def follow_route(self, caller):
         variables = caller.channel.variables
+        action = variables.get('CC_ACTION')
+        if action in OFFER_SECONDS and not caller.offered:
+            # Answer(), the prompts and Read(); the key acts after them.
+            caller.offered = True
+            self.set_up(caller.channel)
+            caller.timers = [self.at(
+                    OFFER_SECONDS[action], self.take_offer, caller, action)]
+            return
         target = variables.get('CC_TARGET', '')
         caller.priority = int(variables.get('CC_PRIORITY') or 0)
         caller.preferred = variables.get('CC_AGENT') or None
@@ -551,6 +575,29 @@ class Simulator:
             self.join(caller, queue)
         else:
             self.end_caller(caller, 'Hangup', CAUSE_NORMAL)
+
+    def take_offer(self, caller, action):
+        """The caller's key in [cc-route] callback or choice: appended to
+        CC_IVR_PATH (cc-ivr-step), then what the dialplan does with it."""
+        if caller.done:
+            return
+        variables = caller.channel.variables
+        key = caller.plan.offer_key or ''
+        path = variables.get('CC_IVR_PATH')
+        step = f'{action}/{key or "t"}'
+        self.set_variable(caller.channel, 'CC_IVR_PATH',
+            f'{path}/{step}' if path else step)
+        extension = variables.get('CC_CHOICE_EXTEN', '')
+        if key == '1':
+            self.at(THANKS_SECONDS, self.end_caller, caller, 'Hangup')
+        elif action == 'choice' and key == '2':
+            self.voicemail(caller)
+        elif action == 'choice' and key == '3' and extension:
+            self.dial_out(caller, extension)
+        elif action == 'choice' and key == '4':
+            self.at(INFORMATION_SECONDS, self.follow_route, caller)
+        else:
+            self.follow_route(caller)
 
     def voicemail(self, caller):
         self.set_up(caller.channel)

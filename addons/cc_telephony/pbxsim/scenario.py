@@ -29,6 +29,15 @@ in traffic, ``"ivr"`` and ``"digits": ["1", "2,1", …]`` (one drawn per
 call) do the same for every arrival, or for the share ``"ivr_share"`` of
 them (the others are routed at once).
 
+When the router offers a callback (``CC_ACTION`` ``callback``) or choices
+on a long wait (``choice``), the caller presses the call's
+``offer_key`` as [cc-route] of extensions.conf reads it: '1' a callback
+(the call ends after a thank-you), for ``choice`` '2' a message
+(voicemail), '3' the choice extension (dialled out), '4' information,
+then the queue; none ('' or absent) and any other key: the queue. The
+key is appended to ``CC_IVR_PATH`` (``callback/1``, ``choice/t``). In
+traffic, ``"offer_keys": ["1", "", …]`` draws one per call.
+
 The steps ``hold`` and ``unhold`` (``{"at": 30, "do": "hold", "phone":
 "PJSIP/1001"}``) press a phone's hold key: Hold or Unhold on its channel
 in its call, whether the call came in or the phone placed it.
@@ -156,6 +165,8 @@ def random_plan(traffic, rng):
         plan.ivr = traffic.get('ivr') or 'ivr'
         plan.digits = rng.choice(traffic['digits']) if traffic.get(
             'digits') else None
+    if traffic.get('offer_keys'):
+        plan.offer_key = rng.choice(traffic['offer_keys'])
     hold = traffic.get('hold', {})
     if rng.random() < hold.get('probability', 0):
         plan.holds = [{'at': talk * 0.3,

@@ -87,7 +87,8 @@ DAY = [
     (395, [call(300, BLOCKED)], {ALICE: 'ready', BOB: 'ready'}, 4),
     (405, [pause(400, ALICE, 'meal'), pause(400, BOB, 'meeting')],
         {ALICE: 'not_ready', BOB: 'not_ready'}, 4),
-    # Nobody ready: a callback is offered; the caller waits, then hangs up.
+    # Nobody ready: a callback is offered (6 s, no key: declined); the
+    # caller waits in the queue, then hangs up.
     (495, [call(410, '13700000004', patience=20)],
         {ALICE: 'not_ready', BOB: 'not_ready'}, 5),
     (595, [pause(500, ALICE), pause(500, BOB)],
@@ -294,7 +295,7 @@ class ScriptedDayTestCase(unittest.TestCase):
                     'ended', 300.0, None, 300.0),
                 ('+8613700000004', 'abandoned', 'sales', 'callback', 0,
                     None, 'service,busy', 1, 20.0, 0.0, None, None, True,
-                    'ended', 410.0, None, 430.0),
+                    'ended', 410.0, None, 436.0),
                 ('+8613700000005', 'transferred', 'sales', 'queue', 0,
                     None, 'service', None, 3.0, 60.0, None, None,
                     True, 'ended', 600.0, 603.0, 665.0),

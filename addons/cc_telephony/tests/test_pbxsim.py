@@ -890,3 +890,63 @@ def test_agent_dialling_from_phone_is_busy():
             (i['end'] - START).total_seconds()) for i in intervals] == [
         ('ready', 0.0, 10.0), ('talking', 10.0, 40.0)]
     assert tracker.agents[ALICE].state == 'ready'
+
+
+# What the router answers per caller of the offers' test: the action, and
+# for choice the extension key 3 reaches.
+OFFERS = {'13800000041': 'choice', '13800000042': 'choice',
+    '13800000043': 'choice', '13800000044': 'callback',
+    '13800000045': 'choice', '13800000046': 'choice'}
+
+
+async def offer_router(env, agi):
+    "Offers a callback or choices, as the routing service does when busy."
+    await agi.set_variables({'CC_ACTION': OFFERS[env['agi_callerid']],
+            'CC_QUEUE': 'sales', 'CC_WAIT_MINUTES': '6',
+            'CC_CHOICE_EXTEN': '2000'}, combined=True)
+
+
+def test_offer_keys_as_the_dialplan_reads_them():
+    """[cc-route] callback and choice: the key goes to CC_IVR_PATH, then a
+    callback ends the call, a message goes to voicemail, 3 dials the
+    choice extension, 4 plays information before the queue, no key
+    queues the caller."""
+    steps = LOGINS[:1] + [
+        call(10, '13800000041', offer_key='1'),
+        call(100, '13800000042', offer_key='2', talk=20),
+        call(200, '13800000043', talk=30),
+        call(300, '13800000044', offer_key='1'),
+        call(400, '13800000045', offer_key='4', talk=30),
+        call(500, '13800000046', offer_key='3', talk=40)]
+
+    async def run():
+        bench = Bench()
+        await bench.start(steps, agi_handler=offer_router)
+        await bench.advance(700)
+        await bench.stop()
+        return bench
+
+    bench = asyncio.run(run())
+
+    def seconds(moment):
+        return moment and (moment - START).total_seconds()
+    assert [(fact['caller_raw'], fact['result'], fact['ivr_path'],
+            fact['queue'], seconds(fact['end_time']),
+            [(leg['agent_interface'], seconds(leg['answer_time']))
+                for leg in fact['legs']])
+        for fact in bench.calls] == [
+        # 12 s of wait told and choices, then a thank-you of 3 s.
+        ('13800000041', 'no_answer', 'choice/1', None, 25.0, []),
+        ('13800000042', 'voicemail', 'choice/2', None, 132.0, []),
+        # Queued after the choices: Alice answers 3 s after the join.
+        ('13800000043', 'answered', 'choice/t', 'sales', 245.0,
+            [(ALICE, 215.0)]),
+        # The callback offer takes 6 s.
+        ('13800000044', 'no_answer', 'callback/1', None, 309.0, []),
+        # 20 s of information, then the queue.
+        ('13800000045', 'answered', 'choice/4', 'sales', 465.0,
+            [(ALICE, 435.0)]),
+        # The choice extension 2000, dialled out, answers in 3 s.
+        ('13800000046', 'answered', 'choice/3', None, 555.0,
+            [('PJSIP/trunk', 515.0)]),
+        ]
