@@ -35,6 +35,7 @@ from trytond.wizard import (
 from . import amiaction
 from .agent import AGENT_STATES
 from .queue import service_level, service_level_columns
+from .routing import expected_wait
 
 DIAL_CONTEXT = 'from-internal'
 QUEUE_CONTEXT = 'cc-queue'
@@ -1151,6 +1152,13 @@ class QueueBoard(ModelSQL, ModelView):
             help="Callers waiting longer than the queue's service level "
             "threshold: the connect time the center promises."),
         'get_live')
+    expected_wait = fields.Function(
+        fields.Integer("Expected Wait (s)",
+            help="What a caller arriving now is expected to wait: 0 when "
+            "an agent is ready; else the callers waiting and them, times "
+            "the handle time of the last 30 minutes, over the busy agents "
+            "(what callers are told). Empty: unknown."),
+        'get_expected_wait')
     agents_ready = fields.Function(fields.Integer("Ready"), 'get_agents')
     agents_busy = fields.Function(fields.Integer("Busy"), 'get_agents')
     agents_signed_in = fields.Function(
@@ -1240,6 +1248,22 @@ class QueueBoard(ModelSQL, ModelView):
                     ('agents_signed_in', signed_in)]:
                 if name in result:
                     result[name][queue_id] = int(value or 0)
+        return result
+
+    @classmethod
+    def get_expected_wait(cls, boards, name):
+        pool = Pool()
+        Queue = pool.get('cc.queue')
+        ids = [b.id for b in boards]
+        live = cls.get_live(boards, ['waiting'])['waiting']
+        agents = cls.get_agents(boards, ['agents_ready', 'agents_busy'])
+        loads = Queue.recent_loads(utcnow(), ids=ids)
+        result = {}
+        for queue in Queue.browse(ids):
+            load = loads.get(queue.code)
+            result[queue.id] = 0 if agents['agents_ready'][queue.id] else (
+                expected_wait(live[queue.id], load and load.handle_seconds,
+                    agents['agents_busy'][queue.id]))
         return result
 
     @classmethod

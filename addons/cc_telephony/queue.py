@@ -264,11 +264,12 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
             for code, answered, abandoned, within in cursor}
 
     @classmethod
-    def recent_loads(cls, now, minutes=SERVICE_LEVEL_MINUTES):
-        """{queue code: routing.QueueLoad} of the queues that tell the
-        expected wait or offer choices on it (TEL-50): the callers waiting
-        now, and the mean talk, hold and wrap-up seconds of the calls that
-        entered in the last ``minutes`` and ended answered."""
+    def recent_loads(cls, now, minutes=SERVICE_LEVEL_MINUTES, ids=None):
+        """{queue code: routing.QueueLoad} of the queues ``ids``, or of
+        those that tell the expected wait or offer choices on it (TEL-50):
+        the callers waiting now, and the mean talk, hold and wrap-up
+        seconds of the calls that entered in the last ``minutes`` and ended
+        answered."""
         from .routing import QueueLoad
         pool = Pool()
         call = pool.get('cc.call').__table__()
@@ -288,7 +289,8 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
                 Sum(Case((waiting, 1), else_=0)),
                 Avg(Case((handled, handle), else_=Null)),
                 where=(queue.active == Literal(True))
-                & ((queue.announce_wait == Literal(True))
+                & (queue.id.in_(ids) if ids is not None
+                    else (queue.announce_wait == Literal(True))
                     | (queue.choice_above_seconds > 0)),
                 group_by=[queue.code]))
         return {code: QueueLoad(int(count or 0),

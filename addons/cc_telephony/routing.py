@@ -640,12 +640,23 @@ def _expect_wait(request, queue, decision, signed_in):
         return None
     load = request.queue_loads.get(queue.code)
     busy = [a for a in signed_in if a.state in BUSY_STATES]
-    if load is None or not load.handle_seconds or not busy:
+    if load is None:
         return None
-    wait = math.ceil(
-        (load.waiting + 1) * load.handle_seconds / len(busy))
+    wait = expected_wait(load.waiting, load.handle_seconds, len(busy))
+    if wait is None:
+        return None
     if queue.announce_wait:
         decision.expected_wait = wait
     decision.note('expected_wait', wait=wait, waiting=load.waiting,
         agents=len(busy), handle=round(load.handle_seconds))
     return wait
+
+
+def expected_wait(waiting, handle_seconds, busy):
+    """Seconds a caller who finds every agent busy is expected to wait
+    (rounded up): the ``waiting`` callers and this one, served by ``busy``
+    agents at ``handle_seconds`` a call. None when unknown (no busy agent,
+    no handle time)."""
+    if not handle_seconds or not busy:
+        return None
+    return math.ceil((waiting + 1) * handle_seconds / busy)

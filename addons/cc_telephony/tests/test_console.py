@@ -785,6 +785,17 @@ class ConsoleTestCase(TestCase):
                 (2, 1, 3, 1, 1))
             self.assertGreaterEqual(board.longest_wait, 60)
             self.assertEqual(board.service_level_today, 100.0)
+            # No call handled lately: the expected wait is unknown.
+            self.assertEqual(board.agents_ready, 0)
+            self.assertIsNone(board.expected_wait)
+        # One handled in 120 s: (2 waiting + 1) × 120 s / 1 busy agent.
+        Call.create([{'uniqueid': 'h1', 'state': 'ended',
+                    'queue': board.queue.id, 'enter_time': now,
+                    'answer_time': now, 'end_time': now,
+                    'talk_seconds': 100, 'wrapup_seconds': 20}])
+        with as_user(boss):
+            board, = QueueBoard.search([])
+            self.assertEqual(board.expected_wait, 360)
             agents = {b.agent: b for b in AgentBoard.search([])}
             self.assertEqual(agents[agent].state, 'talking')
 
