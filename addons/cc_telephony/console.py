@@ -35,7 +35,7 @@ from trytond.wizard import (
 from . import amiaction
 from .agent import AGENT_STATES
 from .queue import service_level, service_level_columns
-from .routing import expected_wait
+from .routing import BUSY_STATES, QueueLoad, expected_wait
 
 DIAL_CONTEXT = 'from-internal'
 QUEUE_CONTEXT = 'cc-queue'
@@ -1231,7 +1231,7 @@ class QueueBoard(ModelSQL, ModelView):
         member, agent = Member.__table__(), Agent.__table__()
         ids = [b.id for b in boards]
         result = {n: {i: 0 for i in ids} for n in names}
-        busy = ['ringing', 'talking', 'hold', 'wrap_up']
+        busy = list(BUSY_STATES)
         cursor = Transaction().connection.cursor()
         cursor.execute(*member.join(agent,
                 condition=member.agent == agent.id).select(
@@ -1255,14 +1255,13 @@ class QueueBoard(ModelSQL, ModelView):
         pool = Pool()
         Queue = pool.get('cc.queue')
         ids = [b.id for b in boards]
-        live = cls.get_live(boards, ['waiting'])['waiting']
         agents = cls.get_agents(boards, ['agents_ready', 'agents_busy'])
         loads = Queue.recent_loads(utcnow(), ids=ids)
         result = {}
         for queue in Queue.browse(ids):
-            load = loads.get(queue.code)
+            load = loads.get(queue.code, QueueLoad())
             result[queue.id] = 0 if agents['agents_ready'][queue.id] else (
-                expected_wait(live[queue.id], load and load.handle_seconds,
+                expected_wait(load.waiting, load.handle_seconds,
                     agents['agents_busy'][queue.id]))
         return result
 

@@ -5,6 +5,7 @@ from sql import Literal, Null
 from sql.aggregate import Avg, Count, Sum
 from sql.conditionals import Case, Coalesce
 
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
@@ -195,6 +196,25 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
         cls.check_durations(queues, field_names)
         cls.check_codes(queues, field_names)
         cls.check_overflow_service_level(queues, field_names)
+        cls.check_choice_extensions(queues, field_names)
+
+    @classmethod
+    def check_choice_extensions(cls, queues, field_names=None):
+        "The dialplan dials the choice extension as the console dials."
+        if field_names and 'choice_extension' not in field_names:
+            return
+        Agent = Pool().get('cc.agent')
+        for queue in queues:
+            if not queue.choice_extension:
+                continue
+            try:
+                Agent._dial_number(queue.choice_extension)
+            except UserError as error:
+                raise ValidationError(gettext(
+                        'cc_telephony.msg_queue_choice_extension',
+                        queue=queue.rec_name,
+                        extension=queue.choice_extension,
+                        reason=error.message)) from error
 
     @classmethod
     def check_overflow_service_level(cls, queues, field_names=None):
@@ -301,6 +321,7 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
     def routing_snapshot(cls):
         "{code: routing.Queue} of the active queues (see routing.py)."
         from .routing import Queue as RoutingQueue
+        Agent = Pool().get('cc.agent')
         snapshot = {}
         for queue in cls.search([]):
             snapshot[queue.code] = RoutingQueue(
@@ -324,7 +345,8 @@ class Queue(DeactivableMixin, ModelSQL, ModelView):
                 calendar=queue.routing_calendar(),
                 announce_wait=bool(queue.announce_wait),
                 choice_above=queue.choice_above_seconds or None,
-                choice_extension=queue.choice_extension or None)
+                choice_extension=(Agent._dial_number(queue.choice_extension)
+                    if queue.choice_extension else None))
         return snapshot
 
     def routing_calendar(self):

@@ -340,6 +340,17 @@ class RouterTestCase(TestCase):
         self.assertIn('Expected wait 188 s: 2 callers ahead, 2 busy agents, '
             '125 s per call.', decision.explanation)
 
+        # The extension is dialled as the console dials: a number is
+        # normalised, anything else is refused.
+        Queue.write([sales], {'choice_extension': '+86 10 6552 9988'})
+        self.assertEqual(Queue.routing_snapshot()['sales'].choice_extension,
+            '01065529988')
+        for extension in ['operator', '1234567']:
+            with self.subTest(extension=extension):
+                with self.assertRaisesRegex(ValidationError,
+                        f'choice extension "{extension}" of queue "Sales"'):
+                    Queue.write([sales], {'choice_extension': extension})
+
         Queue.write([sales], {'announce_wait': False,
                 'choice_above_seconds': None})
         self.assertEqual(Queue.recent_loads(now), {})
