@@ -40,9 +40,9 @@ def qa(server):
 
 @pytest.fixture(scope='module')
 def short_lived_server(database, output_dir):
-    "A second server on the same database whose URLs live one second."
+    "A second server on the same database whose URLs live three seconds."
     server = testing.Server(database.name,
-        env={'TRYTOND_CC_TELEPHONY__RECORDING_URL_LIFETIME': '1'},
+        env={'TRYTOND_CC_TELEPHONY__RECORDING_URL_LIFETIME': '3'},
         log_path=output_dir / f'server-{database.name}-short.log').start()
     yield server
     server.stop()

@@ -12,6 +12,7 @@ the whole file in one RPC answer.
 import base64
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import time
@@ -102,7 +103,8 @@ class Call(metaclass=PoolMeta):
             call.recording_path()
         cls._audit_listens(ids)
         transaction = Transaction()
-        lifetime = int(time.time()) + config.getint(
+        # Rounded up: a URL lives its whole lifetime, not less.
+        lifetime = math.ceil(time.time()) + config.getint(
             CONFIG_SECTION, 'recording_url_lifetime', default=URL_LIFETIME)
         return [f'/{transaction.database.name}/cc_telephony/recording/'
             + cls._recording_token(c.id, transaction.user,
